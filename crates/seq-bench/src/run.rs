@@ -1,0 +1,653 @@
+//! `seq-bench run`: every workload for one backend, in this process, one
+//! after the other, on fresh stores in a temporary directory.
+//!
+//! The workloads themselves live in the library crates
+//! (`seq_storage::baseline`, `seq_stream::sequence_bench`,
+//! `seq_stream::stream_bench`); this module sizes them, runs them and turns
+//! their measurements into [`Row`]s with ratios to their baselines.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use seq_storage::Storage;
+use seq_storage::baseline;
+use seq_stream::sequence_bench::{self, CountingStorage};
+use seq_stream::{ProduceOptions, Record, SegmentQuery, Store, StoreOptions, stream_bench};
+
+use crate::model::{BackendReport, Latency, Ratio, Row};
+
+/// Which backend to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Backend {
+    /// The embedded redb backend.
+    Redb,
+    /// RocksDB (needs the `rocksdb` feature).
+    Rocksdb,
+}
+
+impl Backend {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Redb => "redb",
+            Self::Rocksdb => "rocksdb",
+        }
+    }
+
+    /// Opens a store of this backend in `dir` (created if needed).
+    fn open(self, dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        match self {
+            Self::Redb => Ok(Store::open_redb(dir)?),
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb => Ok(Store::open_rocksdb(dir)?),
+            #[cfg(not(feature = "rocksdb"))]
+            Self::Rocksdb => {
+                bail!("this seq-bench was built without RocksDB; rebuild with `--features rocksdb`")
+            }
+        }
+    }
+
+    /// The raw storage of a fresh store in `dir` (the store itself closed).
+    async fn raw_storage(self, dir: &Path) -> Result<Arc<dyn Storage>> {
+        let store = self.open(dir)?;
+        let storage = store.storage().clone();
+        store.close().await?;
+        Ok(storage)
+    }
+}
+
+/// Producer counts of the produce workloads (and the chart's x axis).
+pub(crate) const PRODUCERS: [usize; 4] = [1, 4, 16, 64];
+/// Payload sizes of the produce workloads.
+pub(crate) const PAYLOADS: [usize; 2] = [100, 1024];
+
+/// How long and how big the workloads are.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Wall time each time-boxed workload aims for.
+    target: Duration,
+    /// Entries loaded for the raw range scan.
+    scan_entries: u64,
+    /// Entries loaded for the consume workloads.
+    consume_entries: usize,
+    /// Follow-latency samples.
+    follow_samples: usize,
+}
+
+impl Plan {
+    /// About 1 minute per backend with `quick`, 4 without.
+    fn new(quick: bool) -> Self {
+        let k: u32 = if quick { 1 } else { 4 };
+        Self {
+            target: Duration::from_millis(1500) * k,
+            scan_entries: 200_000 * u64::from(k),
+            consume_entries: 100_000 * k as usize,
+            follow_samples: if quick { 200 } else { 1000 },
+        }
+    }
+}
+
+/// What a chunk of a workload did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Sample {
+    ops: u64,
+    bytes: u64,
+    elapsed: Duration,
+    syncs: u64,
+}
+
+impl Sample {
+    fn new(ops: u64, bytes: u64, elapsed: Duration) -> Self {
+        Self {
+            ops,
+            bytes,
+            elapsed,
+            syncs: 0,
+        }
+    }
+
+    fn synced(mut self, syncs: u64) -> Self {
+        self.syncs = syncs;
+        self
+    }
+
+    fn add(&mut self, other: Self) {
+        self.ops += other.ops;
+        self.bytes += other.bytes;
+        self.elapsed += other.elapsed;
+        self.syncs += other.syncs;
+    }
+}
+
+/// Runs a workload in chunks until its measured time reaches `target`:
+/// `f(n)` runs `n` units (calls, or calls per producer) of each of `N`
+/// workloads measured side by side (a workload and its baseline alternate
+/// chunk by chunk, so a disk whose speed drifts treats both alike). The
+/// first chunk has `first` units; each later one aims at half the time left
+/// (at least an eighth of the target) at the rate seen so far, so the run
+/// ends close to `target` whatever the disk's speed, and a disk that slows
+/// down midway overshoots by at most one chunk. Returns each workload's sum
+/// over the chunks.
+async fn time_boxed<const N: usize, F, Fut>(
+    target: Duration,
+    first: u64,
+    mut f: F,
+) -> Result<[Sample; N]>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<[Sample; N]>>,
+{
+    let mut totals = [Sample::default(); N];
+    let mut units = 0u64;
+    let mut n = first.max(1);
+    loop {
+        for (total, sample) in totals.iter_mut().zip(f(n).await?) {
+            total.add(sample);
+        }
+        units += n;
+        let elapsed: Duration = totals.iter().map(|t| t.elapsed).sum();
+        if elapsed >= target {
+            return Ok(totals);
+        }
+        let rate = units as f64 / elapsed.as_secs_f64().max(1e-6);
+        let left = (target - elapsed).as_secs_f64();
+        let aim = (left / 2.0).max(target.as_secs_f64() / 8.0);
+        n = ((rate * aim) as u64).clamp(1, n.saturating_mul(64));
+    }
+}
+
+/// Collects rows and resolves baselines by id.
+#[derive(Debug, Default)]
+struct Rows(Vec<Row>);
+
+impl Rows {
+    fn get(&self, id: &str) -> Option<&Row> {
+        self.0.iter().find(|r| r.id == id)
+    }
+
+    /// Adds `row`, comparing it with the rows `baselines` (by id) already
+    /// added, and echoes it to stderr.
+    fn push(&mut self, mut row: Row, baselines: &[&str]) {
+        for id in baselines {
+            let Some(base) = self.get(id) else { continue };
+            let ratio = match (row.latency, base.latency) {
+                (Some(lat), Some(base_lat)) => lat.p50_us / base_lat.p50_us.max(f64::MIN_POSITIVE),
+                (Some(lat), None) => lat.p50_us / (1e6 / base.per_sec.max(f64::MIN_POSITIVE)),
+                _ => row.per_sec / base.per_sec.max(f64::MIN_POSITIVE),
+            };
+            row.ratios.push(Ratio {
+                baseline: base.id.clone(),
+                baseline_name: base.name.clone(),
+                ratio,
+            });
+        }
+        eprintln!(
+            "  {:<48} {:>14.0} {}/s{}",
+            row.name,
+            row.per_sec,
+            row.unit,
+            row.latency
+                .map(|l| format!(" (p50 {:.0} µs, p99 {:.0} µs)", l.p50_us, l.p99_us))
+                .unwrap_or_default()
+        );
+        self.0.push(row);
+    }
+}
+
+/// Builds a row from the common parts of a measurement.
+fn row(
+    id: impl Into<String>,
+    name: impl Into<String>,
+    unit: &str,
+    ops: u64,
+    bytes: u64,
+    elapsed: Duration,
+) -> Row {
+    let elapsed_s = elapsed.as_secs_f64();
+    Row {
+        id: id.into(),
+        name: name.into(),
+        unit: unit.to_owned(),
+        ops,
+        bytes,
+        elapsed_s,
+        per_sec: ops as f64 / elapsed_s.max(f64::MIN_POSITIVE),
+        syncs: None,
+        per_sync: None,
+        concurrency: None,
+        payload: None,
+        latency: None,
+        ratios: Vec::new(),
+    }
+}
+
+/// A row from a [`Sample`]; syncs are recorded when any were counted.
+fn sample_row(id: impl Into<String>, name: impl Into<String>, unit: &str, m: Sample) -> Row {
+    let mut r = row(id, name, unit, m.ops, m.bytes, m.elapsed);
+    if m.syncs > 0 {
+        r.syncs = Some(m.syncs);
+        r.per_sync = Some(m.ops as f64 / m.syncs as f64);
+    }
+    r
+}
+
+/// `count` calls of `AtomicU64::fetch_add(1)`: the floor any in-memory
+/// allocator is compared with.
+fn fetch_add(count: u64) -> Duration {
+    let counter = AtomicU64::new(0);
+    let started = Instant::now();
+    for _ in 0..count {
+        std::hint::black_box(counter.fetch_add(std::hint::black_box(1), Ordering::Relaxed));
+    }
+    started.elapsed()
+}
+
+/// Runs every workload on `backend` under `dir` and returns the report.
+pub(crate) async fn run(backend: Backend, quick: bool, dir: &Path) -> Result<BackendReport> {
+    let started = Instant::now();
+    let name = backend.as_str();
+    eprintln!(
+        "seq-bench: {name}{} in {}",
+        if quick { " (quick)" } else { "" },
+        dir.display()
+    );
+    let plan = Plan::new(quick);
+    let target = plan.target;
+    let mut rows = Rows::default();
+
+    // The machine.
+    let [m] = time_boxed(target, 20, |n| async move {
+        let m = baseline::fdatasync_rate(dir, n)?;
+        Ok([Sample::new(m.ops, m.bytes, m.elapsed)])
+    })
+    .await?;
+    rows.push(
+        sample_row("fdatasync", "machine: fdatasync (4 KiB)", "syncs", m),
+        &[],
+    );
+    let fsync_rate = m.ops as f64 / m.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+
+    // Raw backend baselines, on a storage of their own.
+    let raw_storage = backend.raw_storage(&dir.join("raw")).await?;
+    let raw = &*raw_storage;
+    let [m] = time_boxed(target, 20, |n| async move {
+        let m = baseline::synced_single_commits(raw, n)?;
+        Ok([Sample::new(m.ops, m.bytes, m.elapsed).synced(m.ops)])
+    })
+    .await?;
+    rows.push(
+        sample_row(
+            "raw_single_commit",
+            "raw: synced single-key commit",
+            "commits",
+            m,
+        ),
+        &["fdatasync"],
+    );
+    let [m] = time_boxed(target, 2, |n| async move {
+        let m = baseline::synced_batch_1000(raw, n)?;
+        Ok([Sample::new(m.ops, m.bytes, m.elapsed).synced(n)])
+    })
+    .await?;
+    rows.push(
+        sample_row("raw_batch_1000", "raw: synced 1000-key batch", "keys", m),
+        &["raw_single_commit"],
+    );
+    baseline::load_scan_range(raw, plan.scan_entries, 100)?;
+    let m = best_of(3, || {
+        baseline::scan_loaded_range(raw, plan.scan_entries)
+            .map(|m| Sample::new(m.ops, m.bytes, m.elapsed))
+    })?;
+    rows.push(
+        sample_row(
+            "raw_range_scan",
+            "raw: range scan (100 B values)",
+            "keys",
+            m,
+        ),
+        &[],
+    );
+    let [m] = time_boxed(target, 20, |n| async move {
+        let m = sequence_bench::naive_synced_counter(raw, n)?;
+        Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.ops)])
+    })
+    .await?;
+    rows.push(
+        sample_row(
+            "naive_synced_counter",
+            "raw: naive synced counter",
+            "numbers",
+            m,
+        ),
+        &["raw_single_commit"],
+    );
+
+    // The engine, on a counting storage so syncs can be attributed.
+    let counting = {
+        let storage = backend.raw_storage(&dir.join("engine")).await?;
+        Arc::new(CountingStorage::new(storage))
+    };
+    let store = Store::open_arc(counting.clone(), StoreOptions::default())?;
+    let store = &store;
+    let counting = &*counting;
+
+    // Sequences.
+    let [m] = time_boxed(target / 2, 1_000_000, |n| async move {
+        Ok([Sample::new(n, 0, fetch_add(n))])
+    })
+    .await?;
+    rows.push(
+        sample_row("fetch_add", "AtomicU64::fetch_add(1)", "numbers", m),
+        &[],
+    );
+    let [m] = time_boxed(target / 2, 1_000_000, |n| async move {
+        let m = sequence_bench::allocator_in_memory(4096, n);
+        Ok([Sample::new(m.ops, 0, m.elapsed)])
+    })
+    .await?;
+    rows.push(
+        sample_row(
+            "allocate_in_memory",
+            "seq: in-memory allocate(1)",
+            "numbers",
+            m,
+        ),
+        &["fetch_add"],
+    );
+    for (id, label, block, first, baselines) in [
+        (
+            "next_4096",
+            "seq: durable next(), block 4096",
+            4096,
+            100_000,
+            &["allocate_in_memory", "naive_synced_counter"][..],
+        ),
+        (
+            "next_block_1",
+            "seq: next(), block 1 (forced refills)",
+            1,
+            20,
+            &["naive_synced_counter"][..],
+        ),
+    ] {
+        let sequence = format!("bench-{id}");
+        let sequence = sequence.as_str();
+        let [m] = time_boxed(target, first, |n| async move {
+            let before = counting.syncs();
+            let m = sequence_bench::sequence_next(store, sequence, block, n).await?;
+            Ok([Sample::new(m.ops, 0, m.elapsed).synced(counting.syncs() - before)])
+        })
+        .await?;
+        rows.push(sample_row(id, label, "numbers", m), baselines);
+    }
+    for (writers, baseline) in [(1usize, "raw_single_commit"), (64, "group_commit_1")] {
+        let [m] = time_boxed(target, 5, |n| async move {
+            let m = sequence_bench::group_commit(store, writers, n, || counting.syncs()).await?;
+            Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.syncs.unwrap_or(0))])
+        })
+        .await?;
+        let mut r = sample_row(
+            format!("group_commit_{writers}"),
+            format!(
+                "seq: put_sequenced, {writers} writer{}",
+                if writers == 1 { "" } else { "s" }
+            ),
+            "records",
+            m,
+        );
+        r.concurrency = Some(writers as u64);
+        rows.push(r, &[baseline]);
+    }
+
+    // Produce, against a raw synced write of the same records grouped as
+    // well as the writer could group them (one batch per round of
+    // producers).
+    for payload in PAYLOADS {
+        for producers in PRODUCERS {
+            let space = format!("produce-{payload}");
+            let space = space.as_str();
+            // The engine and its raw baseline alternate chunks; the
+            // baseline writes the same records in synced batches of
+            // `producers`.
+            let [m, r] = time_boxed(target * 2, 5, |n| async move {
+                let before = counting.syncs();
+                let m = stream_bench::produce(store, space, producers, n as usize, payload).await?;
+                let syncs = counting.syncs() - before;
+                let r = stream_bench::raw_batch_write(raw, m.ops as usize, producers, payload)?;
+                Ok([
+                    Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
+                    Sample::new(r.ops, r.bytes, r.elapsed).synced(r.ops.div_ceil(producers as u64)),
+                ])
+            })
+            .await?;
+            let raw_id = format!("raw_write_{producers}p_{payload}b");
+            let mut raw_row = sample_row(
+                raw_id.clone(),
+                format!("raw: synced batches of {producers} × {payload} B"),
+                "records",
+                r,
+            );
+            raw_row.concurrency = Some(producers as u64);
+            raw_row.payload = Some(payload as u64);
+            rows.push(raw_row, &[]);
+            let mut engine_row = sample_row(
+                format!("produce_{producers}p_{payload}b"),
+                format!(
+                    "seq: produce, {producers} producer{}, {payload} B, synced",
+                    if producers == 1 { "" } else { "s" }
+                ),
+                "records",
+                m,
+            );
+            engine_row.concurrency = Some(producers as u64);
+            engine_row.payload = Some(payload as u64);
+            rows.push(engine_row, &[&raw_id]);
+        }
+    }
+
+    // Consume, against a raw range scan of the same keys.
+    let entries = plan.consume_entries;
+    stream_bench::fill(store, "consume-one", 1, entries, 100).await?;
+    stream_bench::fill(store, "consume-four", 4, entries / 4, 100).await?;
+    for (segment, space, label_raw, id, label, baseline) in [
+        (
+            Some("s0"),
+            "consume-one",
+            "raw: scan of the segment's keys",
+            "consume_segment",
+            "seq: consume_segment (100 B)",
+            "raw_scan_segment",
+        ),
+        (
+            None,
+            "consume-four",
+            "raw: scan of the space's keys",
+            "consume_space",
+            "seq: consume_space (4 segments, 100 B)",
+            "raw_scan_space",
+        ),
+    ] {
+        let m = best_of(3, || {
+            stream_bench::raw_scan(&**store.storage(), space, segment)
+                .map(|m| Sample::new(m.ops, m.bytes, m.elapsed))
+        })?;
+        rows.push(sample_row(baseline, label_raw, "entries", m), &[]);
+        let mut best: Option<Sample> = None;
+        for _ in 0..3 {
+            let m = match segment {
+                Some(segment) => stream_bench::consume_segment(store, space, segment).await?,
+                None => stream_bench::consume_space(store, space).await?,
+            };
+            if best.is_none_or(|b| m.elapsed < b.elapsed) {
+                best = Some(Sample::new(m.ops, m.bytes, m.elapsed));
+            }
+        }
+        let m = best.context("no consume runs")?;
+        rows.push(sample_row(id, label, "entries", m), &[baseline]);
+    }
+
+    // Follow latency: produce one entry, time until a following consumer
+    // yields it; compared with the produce's own acknowledgement (same
+    // samples) and with one raw synced commit.
+    let (follow, ack) = follow_latency(store, plan.follow_samples).await?;
+    for (id, name, latency, baselines) in [
+        (
+            "produce_ack_latency",
+            "seq: produce ack latency",
+            ack,
+            &["raw_single_commit"][..],
+        ),
+        (
+            "follow_latency",
+            "seq: follow latency (produce → consumer)",
+            follow,
+            &["produce_ack_latency", "raw_single_commit"][..],
+        ),
+    ] {
+        let mut r = row(
+            id,
+            name,
+            "samples",
+            latency.samples,
+            0,
+            Duration::from_secs_f64(latency.mean_us * latency.samples as f64 / 1e6),
+        );
+        r.latency = Some(latency);
+        rows.push(r, baselines);
+    }
+
+    store.close().await?;
+    Ok(BackendReport {
+        backend: name.to_owned(),
+        quick,
+        fdatasync_per_sec: fsync_rate,
+        total_seconds: started.elapsed().as_secs_f64(),
+        rows: rows.0,
+    })
+}
+
+/// Runs `f` `n` times and keeps the fastest run: for short in-memory
+/// scans, where one run is noisy.
+fn best_of<E>(n: usize, mut f: impl FnMut() -> Result<Sample, E>) -> Result<Sample>
+where
+    anyhow::Error: From<E>,
+{
+    let mut best: Option<Sample> = None;
+    for _ in 0..n {
+        let m = f()?;
+        if best.is_none_or(|b| m.elapsed < b.elapsed) {
+            best = Some(m);
+        }
+    }
+    best.context("no runs")
+}
+
+/// `samples` times: produce one 100-byte entry (synced) and wait until a
+/// consumer following the segment yields it. Returns the latencies from
+/// the start of the produce call to the consumer's yield and to the
+/// produce's acknowledgement.
+async fn follow_latency(store: &Store, samples: usize) -> Result<(Latency, Latency)> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let query = SegmentQuery {
+        follow: true,
+        ..SegmentQuery::default()
+    };
+    let mut stream = store.consume_segment("follow", "f", query)?;
+    let consumer = tokio::spawn(async move {
+        while let Some(entry) = stream.next().await? {
+            if tx.send((entry.sequence, Instant::now())).is_err() {
+                break;
+            }
+        }
+        Ok::<(), seq_stream::Error>(())
+    });
+    let body = vec![0x5au8; 100];
+    let mut latencies = Vec::with_capacity(samples);
+    let mut acks = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let sent = Instant::now();
+        store
+            .produce(
+                "follow",
+                "f",
+                vec![Record::new(body.clone())],
+                ProduceOptions::default(),
+            )
+            .await?;
+        acks.push(sent.elapsed());
+        let Some((sequence, seen)) = rx.recv().await else {
+            consumer.abort();
+            bail!("the following consumer ended early");
+        };
+        if sequence != i as u64 + 1 {
+            bail!(
+                "the following consumer yielded sequence {sequence}, expected {}",
+                i + 1
+            );
+        }
+        latencies.push(seen.duration_since(sent));
+    }
+    consumer.abort();
+    Ok((percentiles(&mut latencies), percentiles(&mut acks)))
+}
+
+/// p50, p99 and mean of `samples` (sorted in place), in microseconds.
+pub(crate) fn percentiles(samples: &mut [Duration]) -> Latency {
+    samples.sort_unstable();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let at = |q: f64| {
+        if samples.is_empty() {
+            return 0.0;
+        }
+        // Nearest rank.
+        let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        us(samples[rank - 1])
+    };
+    let mean = if samples.is_empty() {
+        0.0
+    } else {
+        samples.iter().map(|d| us(*d)).sum::<f64>() / samples.len() as f64
+    };
+    Latency {
+        samples: samples.len() as u64,
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+        mean_us: mean,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_micros).collect();
+        let lat = percentiles(&mut samples);
+        assert_eq!(lat.samples, 100);
+        assert_eq!(lat.p50_us, 50.0);
+        assert_eq!(lat.p99_us, 99.0);
+        assert_eq!(lat.mean_us, 50.5);
+        assert_eq!(percentiles(&mut []).p99_us, 0.0);
+    }
+
+    #[tokio::test]
+    async fn time_boxed_runs_chunks_until_the_target() {
+        // A fake workload whose every unit "takes" 1 ms.
+        let [total, twice] = time_boxed(Duration::from_millis(800), 10, |n| async move {
+            Ok([
+                Sample::new(n, 0, Duration::from_millis(n)).synced(n),
+                Sample::new(2 * n, 0, Duration::ZERO),
+            ])
+        })
+        .await
+        .expect("time_boxed");
+        assert!(total.elapsed >= Duration::from_millis(800));
+        assert!(total.elapsed <= Duration::from_millis(1000));
+        assert_eq!(total.syncs, total.ops);
+        assert_eq!(twice.ops, 2 * total.ops);
+    }
+}

@@ -1,0 +1,253 @@
+//! The RocksDB backend of seq: [`seq_storage::Storage`] on a RocksDB
+//! directory.
+//!
+//! ```
+//! use seq_rocks::RocksStorage;
+//! use seq_storage::{Durability, KeyRange, ScanOptions, Storage, WriteBatch};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let store = RocksStorage::open(dir.path().join("store"))?;
+//! let mut batch = WriteBatch::new();
+//! batch.require_absent(&b"seq/a"[..]).put(&b"seq/a"[..], &b"1"[..]);
+//! store.write(batch, Durability::Sync)?;
+//!
+//! let keys: Vec<_> = store
+//!     .scan(KeyRange::prefix(b"seq/"), ScanOptions::reverse())?
+//!     .map(|entry| entry.map(|(key, _)| key))
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(keys, [&b"seq/a"[..]]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Mapping
+//!
+//! * Data lives in the default column family; keys use RocksDB's default
+//!   bytewise comparator, which is the `memcmp` order the trait requires.
+//! * [`Storage::write`] is one RocksDB `WriteBatch`, written with
+//!   `WriteOptions::set_sync(true)` for [`Durability::Sync`] and without sync
+//!   (WAL written, not fsynced) for [`Durability::Buffered`]. Range deletes
+//!   are native range tombstones; an empty or inverted range deletes nothing.
+//! * RocksDB has no conditional writes, so preconditions are read and the
+//!   batch written under one in-process mutex: writers in this process
+//!   cannot interleave between check and write. Other processes cannot
+//!   interfere because RocksDB lets only one process open a directory for
+//!   writing (its `LOCK` file); a multi-process or networked store would need
+//!   the engine's own transactions instead.
+//! * [`Storage::flush`] is `flush_wal(true)`: the WAL, which holds every
+//!   acknowledged write, is fsynced.
+//! * A scan is a RocksDB iterator with `iterate_lower_bound` /
+//!   `iterate_upper_bound` set from the range. Its implicit snapshot is taken
+//!   when [`Storage::scan`] is called, so it sees whole batches and nothing
+//!   written after. It streams; the range is never loaded into memory.
+//! * Values are limited to 4 GiB − 1 (RocksDB's 32-bit slice lengths); larger
+//!   ones are [`seq_storage::Error::TooLarge`].
+//! * Every RocksDB error is converted in one function: `Corruption` becomes
+//!   `Corrupt`, `IOError` `Io`, `ShutdownInProgress` `Closed`, the rest
+//!   `Backend`.
+//!
+//! Every method blocks on file I/O; call it from a dedicated thread or
+//! `spawn_blocking`.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use rocksdb::{DB, DBRawIteratorWithThreadMode, ErrorKind, Options, ReadOptions, WriteOptions};
+use seq_storage::{
+    Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanIter,
+    ScanOptions, Storage, WriteBatch,
+};
+
+/// RocksDB slices carry 32-bit lengths.
+const MAX_VALUE_LEN: usize = u32::MAX as usize;
+
+/// A [`Storage`] on a RocksDB directory. See the crate docs for how the
+/// contract maps onto RocksDB.
+pub struct RocksStorage {
+    db: DB,
+    /// Serialises precondition checks with the write they guard.
+    write_lock: Mutex<()>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStorage")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one place RocksDB errors become [`seq_storage::Error`]s.
+fn map_err(err: rocksdb::Error) -> Error {
+    match err.kind() {
+        ErrorKind::Corruption => Error::Corrupt {
+            key: None,
+            reason: err.into_string(),
+        },
+        ErrorKind::IOError => Error::Io {
+            source: std::io::Error::other(err.into_string()),
+        },
+        ErrorKind::ShutdownInProgress => Error::Closed {
+            reason: err.into_string(),
+        },
+        _ => Error::Backend {
+            message: err.into_string(),
+        },
+    }
+}
+
+/// The smallest key greater than `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut next = Vec::with_capacity(key.len() + 1);
+    next.extend_from_slice(key);
+    next.push(0);
+    next
+}
+
+impl RocksStorage {
+    /// Opens (creating if missing) the RocksDB directory at `path` with
+    /// default options. Only one process may have it open; a second open
+    /// fails with [`Error::Io`] (the `LOCK` file is held).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        Self::open_with(path, &options)
+    }
+
+    /// Opens the directory at `path` with caller-chosen RocksDB options.
+    pub fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let db = DB::open(options, &path).map_err(map_err)?;
+        Ok(Self {
+            db,
+            write_lock: Mutex::new(()),
+            path,
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs the WAL and closes the database, reporting any error.
+    pub fn close(self) -> Result<()> {
+        self.flush()?;
+        drop(self);
+        Ok(())
+    }
+}
+
+impl Storage for RocksStorage {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::persistent().with_max_value_len(MAX_VALUE_LEN)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        let value = self.db.get_pinned(key).map_err(map_err)?;
+        Ok(value.map(|v| Bytes::copy_from_slice(&v)))
+    }
+
+    fn scan(&self, range: KeyRange, options: ScanOptions) -> Result<ScanIter<'_>> {
+        if range.is_empty() || options.limit == Some(0) {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let mut read = ReadOptions::default();
+        match &range.start {
+            Bound::Included(k) => read.set_iterate_lower_bound(k.to_vec()),
+            Bound::Excluded(k) => read.set_iterate_lower_bound(successor(k)),
+            Bound::Unbounded => {}
+        }
+        match &range.end {
+            Bound::Included(k) => read.set_iterate_upper_bound(successor(k)),
+            Bound::Excluded(k) => read.set_iterate_upper_bound(k.to_vec()),
+            Bound::Unbounded => {}
+        }
+        // The iterator's implicit snapshot is taken here, not at first use.
+        let iter = self.db.raw_iterator_opt(read);
+        Ok(Box::new(RocksScan {
+            iter,
+            direction: options.direction,
+            remaining: options.limit,
+            started: false,
+            done: false,
+        }))
+    }
+
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        seq_storage::check_limits(&self.capabilities(), &batch)?;
+        let (preconditions, ops) = batch.into_parts();
+        let mut rocks_batch = rocksdb::WriteBatch::default();
+        for op in &ops {
+            match op {
+                Op::Put { key, value } => rocks_batch.put(key, value),
+                Op::Delete { key } => rocks_batch.delete(key),
+                Op::DeleteRange { start, end } => {
+                    if start < end {
+                        rocks_batch.delete_range(start, end);
+                    }
+                }
+            }
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(durability == Durability::Sync);
+        // The guarded data is `()`: a panic elsewhere cannot corrupt it.
+        let _guard = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for precondition in &preconditions {
+            let key = precondition.key();
+            let current = self.db.get_pinned(key).map_err(map_err)?;
+            if !precondition.holds(current.as_deref()) {
+                return Err(Error::Conflict { key: key.clone() });
+            }
+        }
+        self.db.write_opt(rocks_batch, &options).map_err(map_err)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(map_err)
+    }
+}
+
+/// A streamed scan over a bounded RocksDB iterator.
+struct RocksScan<'a> {
+    iter: DBRawIteratorWithThreadMode<'a, DB>,
+    direction: Direction,
+    remaining: Option<usize>,
+    started: bool,
+    done: bool,
+}
+
+impl Iterator for RocksScan<'_> {
+    type Item = Result<KeyValue>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.remaining == Some(0) {
+            return None;
+        }
+        match (self.started, self.direction) {
+            (false, Direction::Forward) => self.iter.seek_to_first(),
+            (false, Direction::Reverse) => self.iter.seek_to_last(),
+            (true, Direction::Forward) => self.iter.next(),
+            (true, Direction::Reverse) => self.iter.prev(),
+        }
+        self.started = true;
+        let Some((key, value)) = self.iter.item() else {
+            self.done = true;
+            return self.iter.status().err().map(|err| Err(map_err(err)));
+        };
+        if let Some(remaining) = &mut self.remaining {
+            *remaining -= 1;
+        }
+        Some(Ok((
+            Bytes::copy_from_slice(key),
+            Bytes::copy_from_slice(value),
+        )))
+    }
+}

@@ -1,0 +1,94 @@
+//! Store metadata records: the store's identity and the commit oracle's
+//! high-water mark, in the `MET` keyspace.
+
+use bytes::Bytes;
+use seq_core::keys::{KeyBuilder, keyspace};
+use seq_storage::Storage;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Version of the on-disk layout this build writes and reads.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+const RECORD_VERSION: u8 = 1;
+
+/// Key of the store identity record.
+pub(crate) fn store_key() -> Vec<u8> {
+    KeyBuilder::new(keyspace::MET).str("store").build()
+}
+
+/// Key of the commit-number high-water mark.
+pub(crate) fn commit_key() -> Vec<u8> {
+    KeyBuilder::new(keyspace::MET).str("commit").build()
+}
+
+/// Encodes the commit high-water mark.
+pub(crate) fn encode_commit(max: u64) -> Bytes {
+    Bytes::from(seq_core::frame::encode(RECORD_VERSION, &max.to_be_bytes()))
+}
+
+/// Reads the commit high-water mark (0 for a new store).
+pub(crate) fn load_commit(storage: &dyn Storage) -> Result<u64> {
+    let key = commit_key();
+    let Some(bytes) = storage.get(&key)? else {
+        return Ok(0);
+    };
+    let body = seq_core::frame::decode_expect(&bytes, RECORD_VERSION)
+        .map_err(|e| Error::decode(&key, e))?;
+    let raw: [u8; 8] = body
+        .try_into()
+        .map_err(|_| Error::corrupt_at(&key, "commit record is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(raw))
+}
+
+/// Reads the store's identity, creating it on first open.
+pub(crate) fn load_or_create_identity(storage: &dyn Storage) -> Result<Uuid> {
+    match load_identity(storage)? {
+        Some(id) => Ok(id),
+        None => create_identity(storage, Uuid::new_v4()),
+    }
+}
+
+/// Reads the store's identity (`None` when the storage holds no store yet).
+pub(crate) fn load_identity(storage: &dyn Storage) -> Result<Option<Uuid>> {
+    let key = store_key();
+    let Some(bytes) = storage.get(&key)? else {
+        return Ok(None);
+    };
+    let body = seq_core::frame::decode_expect(&bytes, RECORD_VERSION)
+        .map_err(|e| Error::decode(&key, e))?;
+    if body.len() != 20 {
+        return Err(Error::corrupt_at(&key, "store record is not 20 bytes"));
+    }
+    let (id, version) = body.split_at(16);
+    let version = u32::from_be_bytes([version[0], version[1], version[2], version[3]]);
+    if version != FORMAT_VERSION {
+        return Err(Error::corrupt_at(
+            &key,
+            format!("store format {version} is not supported (this build reads {FORMAT_VERSION})"),
+        ));
+    }
+    let id = Uuid::from_slice(id).map_err(|e| Error::corrupt_at(&key, e))?;
+    Ok(Some(id))
+}
+
+/// Writes the identity record with `id` (synced) unless one exists; returns
+/// the identity the storage ends up with (the existing one if someone else
+/// created it first). Used on first open and by `StoreRoot::create`, which
+/// names the store's directory after `id`.
+pub(crate) fn create_identity(storage: &dyn Storage, id: Uuid) -> Result<Uuid> {
+    let key = store_key();
+    let mut body = id.as_bytes().to_vec();
+    body.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    let mut batch = seq_storage::WriteBatch::new();
+    batch.require_absent(key.clone());
+    batch.put(key, seq_core::frame::encode(RECORD_VERSION, &body));
+    match storage.write(batch, seq_storage::Durability::Sync) {
+        Ok(()) => Ok(id),
+        // Someone else created it first: use theirs.
+        Err(seq_storage::Error::Conflict { .. }) => load_identity(storage)?
+            .ok_or_else(|| Error::corrupt_at(&store_key(), "identity conflict but no record")),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,77 @@
+//! Options for opening a store and for individual writes.
+
+/// How one write is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Return only once the write is durable (fsync). Default `true`. With
+    /// `false` the call returns once the write is applied and visible; a crash
+    /// before the next durable write or [`crate::Store::flush`] may lose it
+    /// (never part of it).
+    pub await_durable: bool,
+    /// The commit number to give this write. `0` (the default) lets the store
+    /// assign the next one; any other value must be strictly greater than the
+    /// current maximum or the write fails with
+    /// [`crate::Error::InvalidSeqnum`]. Later assigned numbers continue above
+    /// it.
+    pub seqnum: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            await_durable: true,
+            seqnum: 0,
+        }
+    }
+}
+
+impl WriteOptions {
+    /// Durable, store-assigned commit number (the default).
+    pub fn durable() -> Self {
+        Self::default()
+    }
+
+    /// Acknowledged once applied in memory; durable at the next sync.
+    pub fn buffered() -> Self {
+        Self {
+            await_durable: false,
+            seqnum: 0,
+        }
+    }
+
+    /// The same options with a caller-supplied commit number.
+    pub fn with_seqnum(mut self, seqnum: u64) -> Self {
+        self.seqnum = seqnum;
+        self
+    }
+}
+
+/// Options for [`crate::Store::open_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Requests that may wait in the writer's queue; callers beyond it wait
+    /// (or get [`crate::Error::Busy`] from `try_` calls). Default 4096.
+    pub queue_capacity: usize,
+    /// Most requests committed in one storage batch. Default 1024.
+    pub max_group: usize,
+    /// Name of this node, recorded in every entry's TRX. Default: the host
+    /// name from `HOSTNAME`, or `"local"`.
+    pub node: String,
+    /// Largest payload accepted in one stream record. Default 4 MiB.
+    pub max_payload: usize,
+    /// Largest number of records in one produce call. Default 10,000.
+    pub max_batch_records: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 4096,
+            max_group: 1024,
+            node: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
+            max_payload: 4 << 20,
+            max_batch_records: 10_000,
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The store: the handle users open, owning the single writer.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use seq_core::CommitOracle;
+use seq_storage::Storage;
+use tokio::sync::{Semaphore, watch};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::handoff::Handoff;
+use crate::meta;
+use crate::options::{StoreOptions, WriteOptions};
+use crate::writer::{Committed, GroupTx, Job, Request, Writer, job_fn};
+
+/// A store: one storage instance, one writer, every capability of seq.
+///
+/// `Store` is a cheap handle (`Clone`); all clones share the writer. Writes
+/// from any thread or task are handed to the writer, which commits them in
+/// groups (one atomic batch and one sync per group) and acknowledges each in
+/// commit order.
+///
+/// Dropping the last handle closes the store: queued requests fail with
+/// [`Error::Closed`], the group being written finishes first.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) options: StoreOptions,
+    pub(crate) id: Uuid,
+    handoff: Arc<Handoff<Request>>,
+    permits: Arc<Semaphore>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    applied: watch::Receiver<u64>,
+    durable: watch::Receiver<u64>,
+    pub(crate) sequences: crate::sequence::Registry,
+    pub(crate) seqkeys: crate::seqkey::Registry,
+    pub(crate) streams: crate::stream::Registry,
+    pub(crate) leases: crate::lease::Registry,
+}
+
+impl Store {
+    /// Opens a store on `storage` with default options. Blocks while it reads
+    /// the store's metadata.
+    pub fn open(storage: impl Storage) -> Result<Self> {
+        Self::open_with(storage, StoreOptions::default())
+    }
+
+    /// Opens a store on `storage`.
+    pub fn open_with(storage: impl Storage, options: StoreOptions) -> Result<Self> {
+        Self::open_arc(Arc::new(storage), options)
+    }
+
+    /// Opens a store on shared storage.
+    pub fn open_arc(storage: Arc<dyn Storage>, options: StoreOptions) -> Result<Self> {
+        if options.queue_capacity == 0 || options.max_group == 0 {
+            return Err(Error::invalid(
+                "queue_capacity and max_group must be at least 1",
+            ));
+        }
+        let id = meta::load_or_create_identity(&*storage)?;
+        let recovered = meta::load_commit(&*storage)?;
+        let (applied_tx, applied) = watch::channel(recovered);
+        let (durable_tx, durable) = watch::channel(recovered);
+        let writer = Writer {
+            storage: storage.clone(),
+            oracle: CommitOracle::new(recovered),
+            last_timestamp: 0,
+            node: options.node.clone(),
+            max_group: options.max_group,
+            applied: applied_tx,
+            durable: durable_tx,
+            failed: None,
+        };
+        let handoff = Arc::new(Handoff::new());
+        let thread_handoff = handoff.clone();
+        let handle = std::thread::Builder::new()
+            .name("seq-writer".into())
+            .spawn(move || writer.run(thread_handoff))
+            .map_err(|e| Error::closed(format!("cannot start the writer thread: {e}")))?;
+        let inner = Inner {
+            sequences: crate::sequence::Registry::default(),
+            seqkeys: crate::seqkey::Registry::default(),
+            streams: crate::stream::Registry::default(),
+            leases: crate::lease::Registry::default(),
+            storage,
+            permits: Arc::new(Semaphore::new(options.queue_capacity)),
+            options,
+            id,
+            handoff,
+            writer: Mutex::new(Some(handle)),
+            applied,
+            durable,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Opens (creating if needed) a redb-backed store in directory `dir`.
+    #[cfg(feature = "redb")]
+    pub fn open_redb(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(seq_storage::Error::from)?;
+        let storage = seq_redb::RedbStorage::open(dir.join("seq.redb"))?;
+        Self::open(storage)
+    }
+
+    /// Opens (creating if needed) a RocksDB-backed store in directory `dir`.
+    #[cfg(feature = "rocksdb")]
+    pub fn open_rocksdb(dir: impl AsRef<std::path::Path>) -> Result<Self> {
+        let storage = seq_rocks::RocksStorage::open(dir.as_ref())?;
+        Self::open(storage)
+    }
+
+    /// The store's UUID, fixed when it was created.
+    pub fn id(&self) -> Uuid {
+        self.inner.id
+    }
+
+    /// The storage this store runs on.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// True once [`Store::close`] has started (or the last handle dropped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.permits.is_closed()
+    }
+
+    /// The highest commit number applied (visible to readers).
+    pub fn commit_seqnum(&self) -> u64 {
+        *self.inner.applied.borrow()
+    }
+
+    /// A watch on the highest applied commit number; it changes after every
+    /// committed group.
+    pub fn watch_commits(&self) -> watch::Receiver<u64> {
+        self.inner.applied.clone()
+    }
+
+    /// The highest commit number known to be durable.
+    pub fn durable_seqnum(&self) -> u64 {
+        *self.inner.durable.borrow()
+    }
+
+    /// A watch on [`Store::durable_seqnum`].
+    pub fn watch_durable(&self) -> watch::Receiver<u64> {
+        self.inner.durable.clone()
+    }
+
+    /// Makes every write acknowledged so far durable; returns the durable
+    /// commit number.
+    pub async fn flush(&self) -> Result<u64> {
+        let (_, committed) = self.execute(WriteOptions::durable(), |_tx| Ok(())).await?;
+        Ok(committed.commit)
+    }
+
+    /// Closes the store: stops intake, fails queued requests with
+    /// [`Error::Closed`], waits for the writer to finish the group it is
+    /// committing, then flushes storage. Later calls on any handle fail with
+    /// [`Error::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.shutdown())
+            .await
+            .map_err(|e| Error::closed(format!("close panicked: {e}")))?
+    }
+
+    /// Hands `prepare` to the writer and waits for its commit. `prepare` runs
+    /// on the writer thread and builds the request's writes; its value comes
+    /// back with the commit.
+    pub(crate) async fn execute<T, F>(
+        &self,
+        options: WriteOptions,
+        prepare: F,
+    ) -> Result<(T, Committed)>
+    where
+        F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::closed("store is closed"))?;
+        let (job, reply) = job_fn(prepare);
+        self.enqueue(job, options, permit)?;
+        reply
+            .await
+            .map_err(|_| Error::closed("the writer stopped before answering"))?
+    }
+
+    /// Like [`Store::execute`] but returns [`Error::Busy`] at once when the
+    /// queue is full.
+    pub(crate) async fn try_execute<T, F>(
+        &self,
+        options: WriteOptions,
+        prepare: F,
+    ) -> Result<(T, Committed)>
+    where
+        F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = match self.inner.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(Error::Busy),
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(Error::closed("store is closed"));
+            }
+        };
+        let (job, reply) = job_fn(prepare);
+        self.enqueue(job, options, permit)?;
+        reply
+            .await
+            .map_err(|_| Error::closed("the writer stopped before answering"))?
+    }
+
+    fn enqueue(
+        &self,
+        job: Box<dyn Job>,
+        options: WriteOptions,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<()> {
+        let request = Request {
+            job,
+            options,
+            _permit: permit,
+        };
+        // A request refused here was never queued: the caller gets the error
+        // directly and the reply channel is dropped with it.
+        self.inner
+            .handoff
+            .push(request)
+            .map_err(|_refused| Error::closed("store is closed"))
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<()> {
+        self.permits.close();
+        // Ends open `SequenceUpdates` streams.
+        self.seqkeys.close();
+        for request in self.handoff.close() {
+            request.job.finish(Err(Error::closed(
+                "store closed before this request was written",
+            )));
+        }
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                return Err(Error::closed("the writer thread panicked"));
+            }
+            self.storage.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::warn!(%error, "seq store: close on drop failed");
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Stream workloads for benchmarks (`benches/streams.rs`, `cargo xtask
+//! bench`): each runs against a [`Store`] (or its raw storage, for the
+//! baseline) and returns a [`Measurement`]. Nothing here asserts a speed.
+
+use std::ops::Bound;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use seq_storage::{Durability, KeyRange, ScanOptions, Storage, WriteBatch};
+
+use super::keys;
+use super::types::{ProduceOptions, Record, SegmentQuery, SpaceQuery};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The result of one workload run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measurement {
+    /// What was measured.
+    pub name: &'static str,
+    /// Entries (or keys) handled.
+    pub ops: u64,
+    /// Payload bytes handled.
+    pub bytes: u64,
+    /// Wall time of the measured part.
+    pub elapsed: Duration,
+}
+
+impl Measurement {
+    /// Operations per second.
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// Mebibytes per second.
+    pub fn mib_per_sec(&self) -> f64 {
+        self.bytes as f64
+            / f64::from(1u32 << 20)
+            / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+impl std::fmt::Display for Measurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ops in {:.3?} = {:.0} ops/s, {:.1} MiB/s",
+            self.name,
+            self.ops,
+            self.elapsed,
+            self.ops_per_sec(),
+            self.mib_per_sec()
+        )
+    }
+}
+
+/// `producers` concurrent tasks each produce `per_producer` single-record,
+/// synced batches of `payload` bytes to their own segment of space `space`.
+///
+/// # Errors
+///
+/// The first produce error.
+pub async fn produce(
+    store: &Store,
+    space: &str,
+    producers: usize,
+    per_producer: usize,
+    payload: usize,
+) -> Result<Measurement> {
+    let body = Bytes::from(vec![0x5Au8; payload]);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(producers);
+    for p in 0..producers {
+        let store = store.clone();
+        let body = body.clone();
+        let space = space.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let segment = format!("p{p}");
+            for _ in 0..per_producer {
+                store
+                    .produce(
+                        &space,
+                        &segment,
+                        vec![Record::new(body.clone())],
+                        ProduceOptions::default(),
+                    )
+                    .await?;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await
+            .map_err(|e| Error::closed(format!("producer task failed: {e}")))??;
+    }
+    let ops = (producers * per_producer) as u64;
+    Ok(Measurement {
+        name: "produce",
+        ops,
+        bytes: ops * payload as u64,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The raw baseline for [`produce`]: `total` records of `payload` bytes
+/// (one key each, shaped like an entry key) written straight to storage in
+/// synced batches of `per_batch` records, the best grouping the writer
+/// could achieve.
+///
+/// # Errors
+///
+/// The first storage error.
+pub fn raw_batch_write(
+    storage: &dyn Storage,
+    total: usize,
+    per_batch: usize,
+    payload: usize,
+) -> Result<Measurement> {
+    let body = Bytes::from(vec![0x5Au8; payload]);
+    let per_batch = per_batch.max(1);
+    let started = Instant::now();
+    let mut written = 0usize;
+    while written < total {
+        let mut batch = WriteBatch::new();
+        for _ in 0..per_batch.min(total - written) {
+            batch.put(keys::dat("raw", "raw", written as u64 + 1), body.clone());
+            written += 1;
+        }
+        storage.write(batch, Durability::Sync)?;
+    }
+    let ops = total as u64;
+    Ok(Measurement {
+        name: "raw batch write",
+        ops,
+        bytes: ops * payload as u64,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Fills `segments` segments of `space` with `per_segment` entries of
+/// `payload` bytes each, interleaved (batches of 256 records, buffered,
+/// then one flush). Setup for the consume workloads.
+///
+/// # Errors
+///
+/// The first produce error.
+pub async fn fill(
+    store: &Store,
+    space: &str,
+    segments: usize,
+    per_segment: usize,
+    payload: usize,
+) -> Result<()> {
+    let body = Bytes::from(vec![0xA5u8; payload]);
+    let mut done = 0;
+    while done < per_segment {
+        let n = 256.min(per_segment - done);
+        for s in 0..segments {
+            let records = (0..n).map(|_| Record::new(body.clone())).collect();
+            let options = ProduceOptions::default().with_write(crate::WriteOptions::buffered());
+            store
+                .produce(space, &format!("s{s}"), records, options)
+                .await?;
+        }
+        done += n;
+    }
+    store.flush().await?;
+    Ok(())
+}
+
+/// Reads segment `segment` of `space` to its end with
+/// [`Store::consume_segment`].
+///
+/// # Errors
+///
+/// The first read error.
+pub async fn consume_segment(store: &Store, space: &str, segment: &str) -> Result<Measurement> {
+    let started = Instant::now();
+    let mut stream = store.consume_segment(space, segment, SegmentQuery::default())?;
+    let (mut ops, mut bytes) = (0u64, 0u64);
+    loop {
+        let batch = stream.next_batch(1024).await?;
+        if batch.is_empty() {
+            break;
+        }
+        ops += batch.len() as u64;
+        bytes += batch.iter().map(|e| e.payload.len() as u64).sum::<u64>();
+    }
+    Ok(Measurement {
+        name: "consume_segment",
+        ops,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads `space` to its end with [`Store::consume_space`].
+///
+/// # Errors
+///
+/// The first read error.
+pub async fn consume_space(store: &Store, space: &str) -> Result<Measurement> {
+    let started = Instant::now();
+    let mut stream = store.consume_space(space, SpaceQuery::default())?;
+    let (mut ops, mut bytes) = (0u64, 0u64);
+    loop {
+        let batch = stream.next_batch(1024).await?;
+        if batch.is_empty() {
+            break;
+        }
+        ops += batch.len() as u64;
+        bytes += batch.iter().map(|e| e.payload.len() as u64).sum::<u64>();
+    }
+    Ok(Measurement {
+        name: "consume_space",
+        ops,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The raw baseline for the consumes: one range scan over the entry keys
+/// of `space` (segment `segment` only, or every segment for `None`),
+/// counting values. Blocking.
+///
+/// # Errors
+///
+/// The first storage error.
+pub fn raw_scan(storage: &dyn Storage, space: &str, segment: Option<&str>) -> Result<Measurement> {
+    let prefix = match segment {
+        Some(segment) => keys::dat_prefix(space, segment),
+        None => seq_core::KeyBuilder::new(seq_core::keyspace::DAT)
+            .str(space)
+            .build(),
+    };
+    let started = Instant::now();
+    let range = KeyRange {
+        start: Bound::Included(Bytes::from(prefix.clone())),
+        end: Bound::Excluded(Bytes::from(keys::after_prefix(&prefix))),
+    };
+    let (mut ops, mut bytes) = (0u64, 0u64);
+    for item in storage.scan(range, ScanOptions::forward())? {
+        let (_, value) = item?;
+        ops += 1;
+        bytes += value.len() as u64;
+    }
+    Ok(Measurement {
+        name: "raw scan",
+        ops,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}

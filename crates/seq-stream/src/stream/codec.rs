@@ -1,0 +1,334 @@
+//! Stored record formats of the stream layer. Every value is framed by
+//! [`seq_core::frame`] (version byte, body, CRC-32); a value that does not
+//! check out decodes to [`Error::Corrupt`] naming its key.
+//!
+//! * Entry (`DAT`), version 1: `ts u64 | commit u64 | node_len u16 | node |
+//!   meta_count u32 | (klen u32 | key | vlen u32 | value)* | payload`. The
+//!   space, segment and sequence live in the key; the TRX id is the store's
+//!   UUID (stores never share data).
+//! * Status (`INV`), version 1: `first u64 | last u64 | first_ts u64 |
+//!   last_ts u64 | commit u64 | idem_floor u64`.
+//! * Idempotency lookup (`IDM` "k"), version 1: `seq u64`.
+//! * Idempotency log (`IDM` "s"), version 1: the key's UTF-8 bytes.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use seq_core::frame;
+
+use super::types::{Entry, SegmentStatus, Trx};
+use crate::error::{Error, Result};
+
+const ENTRY_VERSION: u8 = 1;
+const STATUS_VERSION: u8 = 1;
+const IDM_VERSION: u8 = 1;
+
+/// Size of an entry's fixed header: version, timestamp, commit.
+const ENTRY_FIXED: usize = 1 + 8 + 8;
+
+/// Encodes an entry value.
+pub(crate) fn encode_entry(
+    timestamp: u64,
+    commit: u64,
+    node: &str,
+    metadata: &BTreeMap<String, String>,
+    payload: &[u8],
+) -> Result<Vec<u8>> {
+    let meta_len: usize = metadata.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let mut body = Vec::with_capacity(16 + 2 + node.len() + 4 + meta_len + payload.len());
+    body.extend_from_slice(&timestamp.to_be_bytes());
+    body.extend_from_slice(&commit.to_be_bytes());
+    let node_len = u16::try_from(node.len())
+        .map_err(|_| Error::invalid("node name longer than 65,535 bytes"))?;
+    body.extend_from_slice(&node_len.to_be_bytes());
+    body.extend_from_slice(node.as_bytes());
+    let count =
+        u32::try_from(metadata.len()).map_err(|_| Error::invalid("too many metadata entries"))?;
+    body.extend_from_slice(&count.to_be_bytes());
+    for (key, value) in metadata {
+        for part in [key, value] {
+            let len = u32::try_from(part.len())
+                .map_err(|_| Error::invalid("metadata key or value longer than 4 GiB"))?;
+            body.extend_from_slice(&len.to_be_bytes());
+            body.extend_from_slice(part.as_bytes());
+        }
+    }
+    body.extend_from_slice(payload);
+    Ok(frame::encode(ENTRY_VERSION, &body))
+}
+
+/// A cursor over a body that turns short reads into [`Error::Corrupt`].
+struct Body<'a> {
+    key: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl<'a> Body<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.rest.len() < n {
+            return Err(Error::corrupt_at(self.key, "entry record is truncated"));
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        let raw = self.take(8)?;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(raw);
+        Ok(u64::from_be_bytes(word))
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let raw = self.take(4)?;
+        Ok(u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        let raw = self.take(2)?;
+        Ok(u16::from_be_bytes([raw[0], raw[1]]))
+    }
+
+    fn string(&mut self, len: usize) -> Result<String> {
+        let raw = self.take(len)?;
+        String::from_utf8(raw.to_vec())
+            .map_err(|_| Error::corrupt_at(self.key, "entry string is not UTF-8"))
+    }
+}
+
+/// Decodes the timestamp of an entry value (checking the frame).
+pub(crate) fn entry_timestamp(key: &[u8], value: &[u8]) -> Result<u64> {
+    let body = frame::decode_expect(value, ENTRY_VERSION).map_err(|e| Error::decode(key, e))?;
+    Body { key, rest: body }.u64()
+}
+
+/// Decodes an entry value stored at `key`; the payload shares `value`'s
+/// buffer.
+pub(crate) fn decode_entry(
+    key: &[u8],
+    value: &Bytes,
+    space: &str,
+    segment: &str,
+    sequence: u64,
+    store_id: uuid::Uuid,
+) -> Result<Entry> {
+    let body = frame::decode_expect(value, ENTRY_VERSION).map_err(|e| Error::decode(key, e))?;
+    let mut reader = Body { key, rest: body };
+    let timestamp = reader.u64()?;
+    let number = reader.u64()?;
+    let node_len = usize::from(reader.u16()?);
+    let node = reader.string(node_len)?;
+    let count = reader.u32()?;
+    let mut metadata = BTreeMap::new();
+    for _ in 0..count {
+        let klen = reader.u32()? as usize;
+        let k = reader.string(klen)?;
+        let vlen = reader.u32()? as usize;
+        let v = reader.string(vlen)?;
+        metadata.insert(k, v);
+    }
+    // The payload runs from here to the checksum.
+    let payload_len = reader.rest.len();
+    let end = value.len() - frame::OVERHEAD + 1;
+    let payload = value.slice(end - payload_len..end);
+    debug_assert!(end >= ENTRY_FIXED);
+    Ok(Entry {
+        space: space.to_owned(),
+        segment: segment.to_owned(),
+        sequence,
+        timestamp,
+        trx: Trx {
+            id: store_id,
+            node,
+            number,
+        },
+        payload,
+        metadata,
+    })
+}
+
+/// A segment status as stored, with the fields the API does not show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StoredStatus {
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    pub(crate) first_ts: u64,
+    pub(crate) last_ts: u64,
+    /// Commit number of the last change (produce or trim).
+    pub(crate) commit: u64,
+    /// Idempotency keys of sequences up to here have been forgotten.
+    pub(crate) idem_floor: u64,
+}
+
+impl StoredStatus {
+    /// The status of a segment never written.
+    pub(crate) fn new() -> Self {
+        Self {
+            first: 1,
+            ..Self::default()
+        }
+    }
+
+    /// The public view.
+    pub(crate) fn public(&self, space: &str, segment: &str) -> SegmentStatus {
+        SegmentStatus {
+            space: space.to_owned(),
+            segment: segment.to_owned(),
+            first_sequence: self.first,
+            last_sequence: self.last,
+            first_timestamp: self.first_ts,
+            last_timestamp: self.last_ts,
+            count: (self.last + 1).saturating_sub(self.first),
+        }
+    }
+}
+
+/// Encodes a status value.
+pub(crate) fn encode_status(status: &StoredStatus) -> Vec<u8> {
+    let mut body = Vec::with_capacity(48);
+    for word in [
+        status.first,
+        status.last,
+        status.first_ts,
+        status.last_ts,
+        status.commit,
+        status.idem_floor,
+    ] {
+        body.extend_from_slice(&word.to_be_bytes());
+    }
+    frame::encode(STATUS_VERSION, &body)
+}
+
+/// Decodes a status value stored at `key`.
+pub(crate) fn decode_status(key: &[u8], value: &[u8]) -> Result<StoredStatus> {
+    let body = frame::decode_expect(value, STATUS_VERSION).map_err(|e| Error::decode(key, e))?;
+    if body.len() != 48 {
+        return Err(Error::corrupt_at(
+            key,
+            format!("status record is {} bytes, not 48", body.len()),
+        ));
+    }
+    let mut reader = Body { key, rest: body };
+    let status = StoredStatus {
+        first: reader.u64()?,
+        last: reader.u64()?,
+        first_ts: reader.u64()?,
+        last_ts: reader.u64()?,
+        commit: reader.u64()?,
+        idem_floor: reader.u64()?,
+    };
+    if status.first == 0 || status.first > status.last.saturating_add(1) {
+        return Err(Error::corrupt_at(
+            key,
+            format!(
+                "status range {}..={} is impossible",
+                status.first, status.last
+            ),
+        ));
+    }
+    Ok(status)
+}
+
+/// Encodes an idempotency lookup value.
+pub(crate) fn encode_idm(seq: u64) -> Vec<u8> {
+    frame::encode(IDM_VERSION, &seq.to_be_bytes())
+}
+
+/// Decodes an idempotency lookup value stored at `key`.
+pub(crate) fn decode_idm(key: &[u8], value: &[u8]) -> Result<u64> {
+    let body = frame::decode_expect(value, IDM_VERSION).map_err(|e| Error::decode(key, e))?;
+    let raw: [u8; 8] = body
+        .try_into()
+        .map_err(|_| Error::corrupt_at(key, "idempotency record is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(raw))
+}
+
+/// Encodes an idempotency log value (the key).
+pub(crate) fn encode_idm_log(idempotency_key: &str) -> Vec<u8> {
+    frame::encode(IDM_VERSION, idempotency_key.as_bytes())
+}
+
+/// Decodes an idempotency log value stored at `key`.
+pub(crate) fn decode_idm_log(key: &[u8], value: &[u8]) -> Result<String> {
+    let body = frame::decode_expect(value, IDM_VERSION).map_err(|e| Error::decode(key, e))?;
+    String::from_utf8(body.to_vec())
+        .map_err(|_| Error::corrupt_at(key, "idempotency key is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn should_round_trip_entry() {
+        let mut meta = BTreeMap::new();
+        meta.insert("a".to_owned(), "1".to_owned());
+        meta.insert("".to_owned(), "".to_owned());
+        let value = Bytes::from(encode_entry(7, 9, "node-1", &meta, b"payload").unwrap());
+        let id = uuid::Uuid::new_v4();
+        let entry = decode_entry(b"k", &value, "s", "g", 3, id).unwrap();
+        assert_eq!(entry.timestamp, 7);
+        assert_eq!(
+            entry.trx,
+            Trx {
+                id,
+                node: "node-1".into(),
+                number: 9
+            }
+        );
+        assert_eq!(entry.metadata, meta);
+        assert_eq!(entry.payload, "payload");
+        assert_eq!(entry_timestamp(b"k", &value).unwrap(), 7);
+    }
+
+    #[test]
+    fn should_reject_every_truncation_and_flip_as_corrupt() {
+        let value = encode_entry(1, 2, "n", &BTreeMap::new(), b"xyz").unwrap();
+        let id = uuid::Uuid::nil();
+        for len in 0..value.len() {
+            let cut = Bytes::copy_from_slice(&value[..len]);
+            assert!(matches!(
+                decode_entry(b"k", &cut, "s", "g", 1, id),
+                Err(Error::Corrupt { .. })
+            ));
+        }
+        for i in 0..value.len() {
+            let mut bad = value.clone();
+            bad[i] ^= 0x01;
+            let bad = Bytes::from(bad);
+            assert!(matches!(
+                decode_entry(b"k", &bad, "s", "g", 1, id),
+                Err(Error::Corrupt { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn should_round_trip_status() {
+        let status = StoredStatus {
+            first: 3,
+            last: 9,
+            first_ts: 10,
+            last_ts: 20,
+            commit: 5,
+            idem_floor: 2,
+        };
+        assert_eq!(
+            decode_status(b"k", &encode_status(&status)).unwrap(),
+            status
+        );
+        assert_eq!(status.public("s", "g").count, 7);
+        let bad = StoredStatus {
+            first: 11,
+            ..status
+        };
+        assert!(decode_status(b"k", &encode_status(&bad)).is_err());
+    }
+
+    #[test]
+    fn should_round_trip_idempotency_records() {
+        assert_eq!(decode_idm(b"k", &encode_idm(42)).unwrap(), 42);
+        assert_eq!(decode_idm_log(b"k", &encode_idm_log("key")).unwrap(), "key");
+    }
+}

@@ -1,0 +1,150 @@
+//! Retention: trimming the oldest entries of a segment.
+//!
+//! A trim removes entries from the start of a segment through the writer,
+//! in chunks of at most 4,096 entries per commit (so one trim never holds
+//! the writer for long): each chunk deletes the entries' `DAT` records and
+//! `IDX` keys, forgets their idempotency keys, and moves the status's
+//! `first_sequence`. The status keeps `last_sequence` and `last_timestamp`,
+//! so the next produce continues above them even when everything was
+//! trimmed (SPEC invariant 1).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use seq_storage::{KeyRange, ScanOptions};
+
+use super::Shared;
+use super::codec::{self, StoredStatus};
+use super::idempotency;
+use super::keys;
+use super::types::{Trim, TrimReport};
+use crate::error::{Error, Result};
+use crate::options::WriteOptions;
+use crate::store::Store;
+use crate::writer::GroupTx;
+
+/// Most entries one trim commit removes.
+const TRIM_CHUNK: u64 = 4096;
+
+impl Store {
+    /// Removes the oldest entries of a segment as `trim` says and reports
+    /// how many went. A trim that removes nothing (already trimmed that
+    /// far, or the segment does not exist) is not an error. Large trims are
+    /// committed in several durable steps of up to 4,096 entries; if the
+    /// call is interrupted, the steps already committed stay.
+    ///
+    /// Readers see each step atomically; a running consume skips the
+    /// removed entries it had not reached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for an invalid name,
+    /// [`Error::Corrupt`] when the status or an entry does not decode,
+    /// [`Error::Storage`] / [`Error::Closed`] when a write fails.
+    pub async fn trim(&self, space: &str, segment: &str, trim: Trim) -> Result<TrimReport> {
+        seq_core::validate_name("space", space)?;
+        seq_core::validate_name("segment", segment)?;
+        let space: Arc<str> = space.into();
+        let segment: Arc<str> = segment.into();
+        let mut removed = 0;
+        loop {
+            let shared = self.inner.streams.shared.clone();
+            let (sp, sg) = (space.clone(), segment.clone());
+            let ((status, n, more), _) = self
+                .execute(WriteOptions::default(), move |tx| {
+                    trim_chunk(tx, &shared, &sp, &sg, trim)
+                })
+                .await?;
+            removed += n;
+            if !more {
+                return Ok(TrimReport {
+                    removed,
+                    status: status.public(&space, &segment),
+                });
+            }
+        }
+    }
+}
+
+/// The entry's timestamp, as this request would see it.
+fn timestamp_of(tx: &GroupTx<'_>, space: &str, segment: &str, seq: u64) -> Result<u64> {
+    let key = keys::dat(space, segment, seq);
+    match tx.get(&key)? {
+        Some(value) => codec::entry_timestamp(&key, &value),
+        None => Err(Error::corrupt_at(&key, "a retained entry is missing")),
+    }
+}
+
+/// Removes one chunk; returns the new status, how many entries went and
+/// whether more remain to reach the target.
+fn trim_chunk(
+    tx: &mut GroupTx<'_>,
+    shared: &Shared,
+    space: &str,
+    segment: &str,
+    trim: Trim,
+) -> Result<(StoredStatus, u64, bool)> {
+    let inv_key = keys::inv(space, segment);
+    let Some(value) = tx.get(&inv_key)? else {
+        return Ok((StoredStatus::new(), 0, false));
+    };
+    let mut status = codec::decode_status(&inv_key, &value)?;
+    let end_of_all = status.last.saturating_add(1);
+    let target = match trim {
+        Trim::BeforeSequence(n) => n,
+        Trim::KeepLast(n) => end_of_all.saturating_sub(n),
+        Trim::OlderThan(cutoff) => {
+            // Timestamps never decrease within a segment: binary search for
+            // the first entry at or after the cutoff.
+            let (mut lo, mut hi) = (status.first, end_of_all);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if timestamp_of(tx, space, segment, mid)? < cutoff {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        }
+    }
+    .min(end_of_all);
+    if target <= status.first {
+        return Ok((status, 0, false));
+    }
+    let first = status.first;
+    let end = target.min(first.saturating_add(TRIM_CHUNK));
+
+    // Timestamps of the doomed entries, for their index keys: committed
+    // ones from one scan, any written earlier in this group one by one.
+    let start_key = Bytes::from(keys::dat(space, segment, first));
+    let end_key = Bytes::from(keys::dat(space, segment, end));
+    let mut stamps = HashMap::with_capacity(usize::try_from(end - first).unwrap_or(0));
+    for item in tx.scan_committed(
+        KeyRange::new(start_key.clone(), end_key.clone()),
+        ScanOptions::forward(),
+    )? {
+        let (key, value) = item?;
+        stamps.insert(keys::dat_seq(&key)?, codec::entry_timestamp(&key, &value)?);
+    }
+    for seq in first..end {
+        let ts = match stamps.get(&seq) {
+            Some(&ts) => ts,
+            None => timestamp_of(tx, space, segment, seq)?,
+        };
+        tx.delete(keys::idx(space, ts, segment, seq));
+    }
+    tx.delete_range(start_key, end_key);
+    idempotency::forget_through(tx, space, segment, &mut status, end - 1)?;
+    status.first = end;
+    status.first_ts = if end <= status.last {
+        timestamp_of(tx, space, segment, end)?
+    } else {
+        0
+    };
+    status.commit = tx.commit;
+    tx.put(inv_key, codec::encode_status(&status));
+    shared.publish(tx.commit, space, segment);
+    Ok((status, end - first, end < target))
+}

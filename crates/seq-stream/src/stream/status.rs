@@ -1,0 +1,209 @@
+//! Peek, status, listings and lag counting.
+
+use std::ops::Bound;
+
+use bytes::Bytes;
+use seq_core::SpaceOffset;
+use seq_storage::{KeyRange, ScanOptions};
+
+use super::codec;
+use super::keys;
+use super::read::{self, blocking};
+use super::types::{Entry, SegmentStatus, Trx};
+use crate::error::Result;
+use crate::store::Store;
+
+/// Index keys counted per storage round trip by [`Store::count_after`].
+const COUNT_PAGE: usize = 4096;
+
+impl Store {
+    /// The latest entry of a segment. A segment with no retained entry
+    /// (never produced to, or trimmed empty) gives an entry with `space` and
+    /// `segment` set, sequence 0, timestamp 0, an empty payload and a TRX
+    /// with this store's id, no node and number 0.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidArgument`] for an invalid name,
+    /// [`crate::Error::Corrupt`] when the entry does not decode,
+    /// [`crate::Error::Storage`] when the read fails.
+    pub async fn peek(&self, space: &str, segment: &str) -> Result<Entry> {
+        seq_core::validate_name("space", space)?;
+        seq_core::validate_name("segment", segment)?;
+        let storage = self.storage().clone();
+        let id = self.id();
+        let (space, segment) = (space.to_owned(), segment.to_owned());
+        blocking(move || {
+            let prefix = keys::dat_prefix(&space, &segment);
+            let newest = storage
+                .scan(
+                    KeyRange::prefix(prefix),
+                    ScanOptions::reverse().with_limit(1),
+                )?
+                .next();
+            match newest {
+                Some(item) => {
+                    let (key, value) = item?;
+                    let seq = keys::dat_seq(&key)?;
+                    codec::decode_entry(&key, &value, &space, &segment, seq, id)
+                }
+                None => Ok(Entry {
+                    space,
+                    segment,
+                    trx: Trx {
+                        id,
+                        ..Trx::default()
+                    },
+                    ..Entry::default()
+                }),
+            }
+        })
+        .await
+    }
+
+    /// A segment's status (see [`SegmentStatus`] for empty and trimmed
+    /// segments).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidArgument`] for an invalid name,
+    /// [`crate::Error::Corrupt`] when the stored status does not decode,
+    /// [`crate::Error::Storage`] when the read fails.
+    pub async fn status(&self, space: &str, segment: &str) -> Result<SegmentStatus> {
+        seq_core::validate_name("space", space)?;
+        seq_core::validate_name("segment", segment)?;
+        let storage = self.storage().clone();
+        let (space, segment) = (space.to_owned(), segment.to_owned());
+        blocking(move || {
+            Ok(read::read_status(&*storage, &space, &segment)?.public(&space, &segment))
+        })
+        .await
+    }
+
+    /// Every space that has been produced to, in name order. Spaces stay
+    /// listed after their entries are trimmed.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Corrupt`] for a status key that does not decode,
+    /// [`crate::Error::Storage`] when a read fails.
+    pub async fn list_spaces(&self) -> Result<Vec<String>> {
+        let storage = self.storage().clone();
+        blocking(move || {
+            let mut spaces = Vec::new();
+            let all = keys::inv_all();
+            let end = Bound::Excluded(Bytes::from(keys::after_prefix(&all)));
+            let mut start = Bound::Included(Bytes::from(all));
+            loop {
+                let range = KeyRange {
+                    start,
+                    end: end.clone(),
+                };
+                let Some(item) = storage
+                    .scan(range, ScanOptions::forward().with_limit(1))?
+                    .next()
+                else {
+                    break;
+                };
+                let (key, _) = item?;
+                let (space, _) = keys::parse_inv(&key)?;
+                // Skip the rest of this space's segments in one seek.
+                start = Bound::Included(Bytes::from(keys::after_prefix(&keys::inv_prefix(&space))));
+                spaces.push(space);
+            }
+            Ok(spaces)
+        })
+        .await
+    }
+
+    /// The status of every segment of `space`, in segment name order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::list_spaces`], and [`crate::Error::InvalidArgument`] for
+    /// an invalid name.
+    pub async fn list_segments(&self, space: &str) -> Result<Vec<SegmentStatus>> {
+        seq_core::validate_name("space", space)?;
+        let storage = self.storage().clone();
+        let space = space.to_owned();
+        blocking(move || {
+            Ok(list_statuses(&*storage, Some(&space))?
+                .into_iter()
+                .map(|(status, _)| status)
+                .collect())
+        })
+        .await
+    }
+
+    /// How many entries of `space` lie strictly after `offset` (all of them
+    /// for `None`): a consumer's lag. Reads the space index from `offset` to
+    /// its end in pages (keys only).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidArgument`] for an invalid name,
+    /// [`crate::Error::Storage`] when a read fails.
+    pub async fn count_after(&self, space: &str, offset: Option<&SpaceOffset>) -> Result<u64> {
+        seq_core::validate_name("space", space)?;
+        let mut after: Option<Bytes> = offset.map(|o| Bytes::from(keys::idx_of(space, o)));
+        let mut total = 0;
+        loop {
+            let storage = self.storage().clone();
+            let space = space.to_owned();
+            let from = after.clone();
+            let (n, last) =
+                blocking(move || read::count_page(&*storage, &space, from.as_deref(), COUNT_PAGE))
+                    .await?;
+            total += n;
+            if n < COUNT_PAGE as u64 {
+                return Ok(total);
+            }
+            after = last;
+        }
+    }
+
+    /// The offset of the newest entry of `space` (`None` when it has none):
+    /// where a consumer that has read everything stands.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidArgument`] for an invalid name,
+    /// [`crate::Error::Corrupt`] for an index key that does not decode,
+    /// [`crate::Error::Storage`] when the read fails.
+    pub async fn head_offset(&self, space: &str) -> Result<Option<SpaceOffset>> {
+        seq_core::validate_name("space", space)?;
+        let storage = self.storage().clone();
+        let space = space.to_owned();
+        blocking(move || {
+            let range = KeyRange::prefix(keys::idx_prefix(&space));
+            match storage
+                .scan(range, ScanOptions::reverse().with_limit(1))?
+                .next()
+            {
+                Some(item) => Ok(Some(keys::parse_idx(&item?.0)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+}
+
+/// The statuses of one space, or of every space for `None`, each with the
+/// commit number of its last change.
+pub(crate) fn list_statuses(
+    storage: &dyn seq_storage::Storage,
+    space: Option<&str>,
+) -> Result<Vec<(SegmentStatus, u64)>> {
+    let prefix = match space {
+        Some(space) => keys::inv_prefix(space),
+        None => keys::inv_all(),
+    };
+    let mut out = Vec::new();
+    for item in storage.scan(KeyRange::prefix(prefix), ScanOptions::forward())? {
+        let (key, value) = item?;
+        let (space, segment) = keys::parse_inv(&key)?;
+        let stored = codec::decode_status(&key, &value)?;
+        out.push((stored.public(&space, &segment), stored.commit));
+    }
+    Ok(out)
+}

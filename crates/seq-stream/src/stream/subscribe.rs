@@ -1,0 +1,217 @@
+//! Status subscriptions: a snapshot, then live updates.
+//!
+//! Produce and trim publish "segment changed at commit `c`" on a broadcast
+//! channel from the writer thread, in commit order, as they are prepared. A
+//! subscription listens *before* it reads its snapshot, so no change after
+//! the snapshot is missed. For each change it waits until commit `c` is
+//! applied, reads the segment's status from storage and yields it unless it
+//! has already yielded that status (each stored status carries the commit of
+//! its last change). Reading the current status coalesces bursts: several
+//! changes of one segment may come out as one update with the latest status.
+//! A subscription that falls more than 4,096 changes behind rescans the
+//! statuses it watches and yields those that changed.
+
+use std::collections::{HashMap, VecDeque};
+
+use tokio::sync::{broadcast, watch};
+
+use super::Change;
+use super::read::{self, blocking};
+use super::status::list_statuses;
+use super::types::SegmentStatus;
+use crate::error::Result;
+use crate::store::Store;
+
+impl Store {
+    /// Subscribes to one segment: [`Subscription::snapshot`] holds its
+    /// current status (the empty status if it was never produced to), and
+    /// [`Subscription::next`] yields each later change (produce or trim).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidArgument`] for an invalid name,
+    /// [`crate::Error::Corrupt`] or [`crate::Error::Storage`] when the
+    /// snapshot read fails.
+    pub async fn subscribe_segment(&self, space: &str, segment: &str) -> Result<Subscription> {
+        seq_core::validate_name("space", space)?;
+        seq_core::validate_name("segment", segment)?;
+        let filter = Filter {
+            space: Some(space.to_owned()),
+            segment: Some(segment.to_owned()),
+        };
+        self.subscribe(filter).await
+    }
+
+    /// Subscribes to every segment of `space`, or of every space for
+    /// `"*"`: [`Subscription::snapshot`] holds their current statuses and
+    /// [`Subscription::next`] yields each later change, including segments
+    /// created after the snapshot. (A space literally named `"*"` is only
+    /// watched through the wildcard or [`Store::subscribe_segment`].)
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::subscribe_segment`].
+    pub async fn subscribe_space(&self, space: &str) -> Result<Subscription> {
+        let space = if space == "*" {
+            None
+        } else {
+            seq_core::validate_name("space", space)?;
+            Some(space.to_owned())
+        };
+        self.subscribe(Filter {
+            space,
+            segment: None,
+        })
+        .await
+    }
+
+    async fn subscribe(&self, filter: Filter) -> Result<Subscription> {
+        // Listen first, then read: a change after the read is in the channel.
+        let changes = self.inner.streams.shared.changes.subscribe();
+        let commits = self.watch_commits();
+        let storage = self.storage().clone();
+        let scan = filter.clone();
+        let statuses = blocking(move || scan.read(&*storage)).await?;
+        let known = statuses
+            .iter()
+            .map(|(status, commit)| ((status.space.clone(), status.segment.clone()), *commit))
+            .collect();
+        Ok(Subscription {
+            snapshot: statuses.into_iter().map(|(status, _)| status).collect(),
+            store: self.clone(),
+            filter,
+            changes,
+            closing: commits.clone(),
+            commits,
+            known,
+            pending: VecDeque::new(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Filter {
+    space: Option<String>,
+    segment: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, change: &Change) -> bool {
+        self.space.as_deref().is_none_or(|s| s == &*change.space)
+            && self
+                .segment
+                .as_deref()
+                .is_none_or(|s| s == &*change.segment)
+    }
+
+    fn read(&self, storage: &dyn seq_storage::Storage) -> Result<Vec<(SegmentStatus, u64)>> {
+        match (&self.space, &self.segment) {
+            (Some(space), Some(segment)) => {
+                let stored = read::read_status(storage, space, segment)?;
+                Ok(vec![(stored.public(space, segment), stored.commit)])
+            }
+            (space, _) => list_statuses(storage, space.as_deref()),
+        }
+    }
+}
+
+/// Segment statuses: a snapshot taken when subscribing, then live updates.
+///
+/// Made by [`Store::subscribe_segment`] and [`Store::subscribe_space`].
+/// Updates may coalesce (several changes of one segment yield its latest
+/// status once); none is missed between the snapshot and the first update.
+/// Dropping the subscription ends it.
+pub struct Subscription {
+    /// The matching statuses when the subscription was made.
+    pub snapshot: Vec<SegmentStatus>,
+    store: Store,
+    filter: Filter,
+    changes: broadcast::Receiver<Change>,
+    commits: watch::Receiver<u64>,
+    closing: watch::Receiver<u64>,
+    /// The commit of the last status yielded (or in the snapshot), per
+    /// segment.
+    known: HashMap<(String, String), u64>,
+    pending: VecDeque<SegmentStatus>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("space", &self.filter.space)
+            .field("segment", &self.filter.segment)
+            .field("snapshot", &self.snapshot.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// Waits for the next changed status; `None` once the store is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Corrupt`] or [`crate::Error::Storage`] when reading
+    /// the changed status fails (the subscription can be polled again).
+    pub async fn next(&mut self) -> Result<Option<SegmentStatus>> {
+        loop {
+            if let Some(status) = self.pending.pop_front() {
+                return Ok(Some(status));
+            }
+            let received = tokio::select! {
+                received = self.changes.recv() => received,
+                () = closed(&mut self.closing) => return Ok(None),
+            };
+            match received {
+                Ok(change) => {
+                    if !self.filter.matches(&change) {
+                        continue;
+                    }
+                    // Wait until the change is visible.
+                    while *self.commits.borrow_and_update() < change.commit {
+                        if self.commits.changed().await.is_err() {
+                            return Ok(None);
+                        }
+                    }
+                    let storage = self.store.storage().clone();
+                    let (space, segment) = (change.space.to_string(), change.segment.to_string());
+                    let (status, commit) = blocking(move || {
+                        let stored = read::read_status(&*storage, &space, &segment)?;
+                        Ok((stored.public(&space, &segment), stored.commit))
+                    })
+                    .await?;
+                    if self.remember(&status, commit) {
+                        return Ok(Some(status));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let storage = self.store.storage().clone();
+                    let scan = self.filter.clone();
+                    for (status, commit) in blocking(move || scan.read(&*storage)).await? {
+                        if self.remember(&status, commit) {
+                            self.pending.push_back(status);
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(None),
+            }
+        }
+    }
+
+    /// Records that `status` (last changed at `commit`) is being yielded;
+    /// false when it was yielded already.
+    fn remember(&mut self, status: &SegmentStatus, commit: u64) -> bool {
+        let key = (status.space.clone(), status.segment.clone());
+        match self.known.get(&key) {
+            Some(&known) if known >= commit => false,
+            _ => {
+                self.known.insert(key, commit);
+                true
+            }
+        }
+    }
+}
+
+/// Resolves once the store's writer has stopped.
+async fn closed(commits: &mut watch::Receiver<u64>) {
+    while commits.changed().await.is_ok() {}
+}

@@ -1,0 +1,240 @@
+//! The single writer: group commit and close.
+
+// Test helpers outside #[test] fns may unwrap too.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support_sequences/mod.rs"]
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use seq_storage::{
+    Capabilities, Durability, KeyRange, MemoryStorage, ScanIter, ScanOptions, Storage, WriteBatch,
+};
+use seq_stream::{Error, Store, StoreOptions};
+
+/// Counts synced writes; each sync takes `sync_delay` (a stand-in for fsync)
+/// and, while `gate` is closed, blocks.
+#[derive(Debug, Default)]
+struct SlowStorage {
+    inner: MemoryStorage,
+    writes: AtomicU64,
+    syncs: AtomicU64,
+    sync_delay: Duration,
+    gated: AtomicBool,
+    gate: Mutex<bool>,
+    opened: Condvar,
+    blocked: AtomicBool,
+}
+
+impl SlowStorage {
+    fn new(sync_delay: Duration) -> Self {
+        Self {
+            sync_delay,
+            ..Self::default()
+        }
+    }
+
+    fn close_gate(&self) {
+        *self.gate.lock().unwrap() = false;
+        self.gated.store(true, Ordering::SeqCst);
+    }
+
+    fn open_gate(&self) {
+        self.gated.store(false, Ordering::SeqCst);
+        *self.gate.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl Storage for SlowStorage {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn get(&self, key: &[u8]) -> seq_storage::Result<Option<Bytes>> {
+        self.inner.get(key)
+    }
+
+    fn scan(&self, range: KeyRange, options: ScanOptions) -> seq_storage::Result<ScanIter<'_>> {
+        self.inner.scan(range, options)
+    }
+
+    fn write(&self, batch: WriteBatch, durability: Durability) -> seq_storage::Result<()> {
+        if self.gated.load(Ordering::SeqCst) {
+            self.blocked.store(true, Ordering::SeqCst);
+            let mut open = self.gate.lock().unwrap();
+            while !*open {
+                open = self.opened.wait(open).unwrap();
+            }
+        }
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        if durability == Durability::Sync {
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(self.sync_delay);
+        }
+        self.inner.write(batch, durability)
+    }
+
+    fn flush(&self) -> seq_storage::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn should_group_concurrent_writers_into_fewer_syncs() {
+    let storage = Arc::new(SlowStorage::new(Duration::from_millis(2)));
+    let store = Store::open_arc(storage.clone(), StoreOptions::default()).unwrap();
+    let before = storage.syncs.load(Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for w in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = Vec::new();
+            for _ in 0..20 {
+                commits.push(
+                    store
+                        .put_sequenced(&format!("w{w}"), "v", &[1])
+                        .await
+                        .unwrap()
+                        .1,
+                );
+            }
+            commits
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let commits = task.await.unwrap();
+        assert!(commits.windows(2).all(|w| w[0] < w[1]));
+        all.extend(commits);
+    }
+    let syncs = storage.syncs.load(Ordering::SeqCst) - before;
+    let writes = all.len() as u64;
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        all.len() as u64,
+        writes,
+        "every write has its own commit number"
+    );
+    assert!(
+        syncs < writes,
+        "{syncs} syncs for {writes} writes: no grouping"
+    );
+    eprintln!(
+        "{writes} writes in {syncs} syncs ({:.1} per sync)",
+        writes as f64 / syncs as f64
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn should_fail_pending_requests_with_closed_on_close() {
+    let storage = Arc::new(SlowStorage::new(Duration::ZERO));
+    let store = Store::open_arc(storage.clone(), StoreOptions::default()).unwrap();
+    store.put_sequenced("warm", "v", &[1]).await.unwrap();
+    storage.close_gate();
+    // The first request is taken by the writer and blocks in storage.
+    let inflight = {
+        let store = store.clone();
+        tokio::spawn(async move { store.put_sequenced("a", "first", &[1]).await })
+    };
+    while !storage.blocked.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // These queue behind it.
+    let mut queued = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        queued.push(tokio::spawn(async move {
+            store.put_sequenced("b", format!("{i}"), &[1]).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let closing = {
+        let store = store.clone();
+        tokio::spawn(async move { store.close().await })
+    };
+    // Queued requests fail at once, while the in-flight group still waits.
+    for task in queued {
+        let outcome = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(outcome, Err(Error::Closed { .. })), "{outcome:?}");
+    }
+    assert!(!inflight.is_finished());
+    storage.open_gate();
+    // The group the writer took is finished, not dropped.
+    let (key, _) = inflight.await.unwrap().unwrap();
+    closing.await.unwrap().unwrap();
+    // After close every call fails with Closed.
+    assert!(matches!(
+        store.put_sequenced("c", "v", &[1]).await,
+        Err(Error::Closed { .. })
+    ));
+    assert!(matches!(store.flush().await, Err(Error::Closed { .. })));
+    let reopened = support::open_arc(Arc::new(storage.inner.clone()));
+    assert!(reopened.get_sequenced(&key).await.unwrap().is_some());
+    assert!(reopened.range_sequenced("b", 10).await.unwrap().is_empty());
+    reopened.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn should_hand_out_sequence_numbers_while_writer_is_stalled() {
+    // The sequence fast path never queues, so a full queue does not stall it.
+    let storage = Arc::new(SlowStorage::new(Duration::ZERO));
+    let mut options = StoreOptions::default();
+    options.queue_capacity = 1;
+    let store = Store::open_arc(storage.clone(), options).unwrap();
+    store
+        .create_sequence("s", seq_stream::SequenceOptions::default())
+        .await
+        .unwrap();
+    let seq = store.sequence("s").await.unwrap();
+    assert_eq!(seq.next().await.unwrap(), 1);
+    storage.close_gate();
+    let blocked = {
+        let store = store.clone();
+        tokio::spawn(async move { store.put_sequenced("x", "v", &[1]).await })
+    };
+    while !storage.blocked.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for want in 2..100 {
+        assert_eq!(seq.next().await.unwrap(), want);
+    }
+    storage.open_gate();
+    blocked.await.unwrap().unwrap();
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn should_return_busy_from_try_write_when_queue_is_full() {
+    let storage = Arc::new(SlowStorage::new(Duration::ZERO));
+    let mut options = StoreOptions::default();
+    options.queue_capacity = 1;
+    let store = Store::open_arc(storage.clone(), options).unwrap();
+    assert!(store.try_put_sequenced("t", "v", &[1]).await.is_ok());
+    storage.close_gate();
+    let blocked = {
+        let store = store.clone();
+        tokio::spawn(async move { store.put_sequenced("t", "v", &[1]).await })
+    };
+    while !storage.blocked.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = support::dump_storage(&storage.inner);
+    let err = store.try_put_sequenced("t", "w", &[1]).await.unwrap_err();
+    assert!(matches!(err, Error::Busy), "{err}");
+    assert_eq!(support::dump_storage(&storage.inner), before);
+    storage.open_gate();
+    blocked.await.unwrap().unwrap();
+    let (key, _) = store.try_put_sequenced("t", "w", &[1]).await.unwrap();
+    assert_eq!(key, "t-00000000000000000003");
+    store.close().await.unwrap();
+}
