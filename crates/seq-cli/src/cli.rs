@@ -20,8 +20,9 @@ Output is a human-readable table by default; `--json` prints JSON for scripts
 A store directory is open in one process at a time. A command waits up to 10 s
 (SEQ_OPEN_TIMEOUT_MS) for another `seq` to let go of it; `consume --follow` and
 `watch-seq` close it between looks, `lease` keeps it open while it holds the lease.
-Each process starts a sequence after its last persisted block, so `seq next` in a
-new process may skip up to one block (never reissues a value).
+A clean exit gives a sequence's unused block back, so `seq next` in the next
+process continues exactly; after a crash (kill -9) it skips at most one block
+(and never reissues a value).
 
 Start with `seq demo`.";
 

@@ -270,6 +270,8 @@ impl Inner {
             if handle.join().is_err() {
                 return Err(Error::closed("the writer thread panicked"));
             }
+            // The writer has stopped: nothing else writes now.
+            self.sequences.give_back(&*self.storage);
             self.storage.flush()?;
         }
         Ok(())

@@ -24,7 +24,8 @@ fn block(block_size: u64) -> SequenceOptions {
 
 per_backend!(
     should_hand_out_distinct_increasing_values_to_16_tasks,
-    should_resume_after_last_block_on_reopen,
+    should_resume_after_last_block_on_crash,
+    should_continue_exactly_after_clean_close,
     should_return_contiguous_ranges_spanning_blocks,
     should_advance_forward_only,
     should_wrap_with_cycle,
@@ -75,7 +76,7 @@ async fn should_hand_out_distinct_increasing_values_to_16_tasks(kind: Kind) {
     store.close().await.unwrap();
 }
 
-async fn should_resume_after_last_block_on_reopen(kind: Kind) {
+async fn should_resume_after_last_block_on_crash(kind: Kind) {
     let mut backend = Backend::new(kind);
     let store = backend.open();
     store.create_sequence("s", block(10)).await.unwrap();
@@ -87,12 +88,60 @@ async fn should_resume_after_last_block_on_reopen(kind: Kind) {
     }
     assert_eq!(seq.info().reserved_end, 10);
     drop(seq);
+    let crash_sim = matches!(kind, Kind::Crash);
+    let store = backend.crash(store).await;
+    let seq = store.sequence("s").await.unwrap();
+    if crash_sim {
+        // A real crash: the rest of the first block (ticks 2..10) is skipped.
+        assert_eq!(seq.peek().unwrap(), 11);
+        assert_eq!(seq.next().await.unwrap(), 11);
+        assert_eq!(seq.next().await.unwrap(), 12);
+    } else {
+        // Elsewhere `crash` drops the store unclosed, and dropping is a clean
+        // shutdown: the unused reservation was given back.
+        assert_eq!(seq.next().await.unwrap(), 3);
+    }
+    store.close().await.unwrap();
+}
+
+async fn should_continue_exactly_after_clean_close(kind: Kind) {
+    let mut backend = Backend::new(kind);
+    let store = backend.open();
+    store.create_sequence("s", block(10)).await.unwrap();
+    store
+        .create_sequence(
+            "down",
+            SequenceOptions {
+                increment: -1,
+                block_size: 10,
+                ..SequenceOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let seq = store.sequence("s").await.unwrap();
+    let down = store.sequence("down").await.unwrap();
+    for want in 1..=2 {
+        assert_eq!(seq.next().await.unwrap(), want);
+    }
+    assert_eq!(down.next().await.unwrap(), -1);
+    // A closed store hands out nothing more, so nothing given back is reused.
+    drop((seq, down));
     let store = backend.reopen(store).await;
     let seq = store.sequence("s").await.unwrap();
-    // The rest of the first block (ticks 2..10) is skipped.
-    assert_eq!(seq.peek().unwrap(), 11);
-    assert_eq!(seq.next().await.unwrap(), 11);
-    assert_eq!(seq.next().await.unwrap(), 12);
+    let down = store.sequence("down").await.unwrap();
+    assert_eq!(seq.peek().unwrap(), 3);
+    assert_eq!(seq.next().await.unwrap(), 3);
+    assert_eq!(down.next().await.unwrap(), -2);
+    // An untouched sequence gives nothing back and stays unreserved.
+    store.create_sequence("fresh", block(10)).await.unwrap();
+    drop((seq, down));
+    let store = backend.reopen(store).await;
+    assert_eq!(
+        store.sequence("fresh").await.unwrap().next().await.unwrap(),
+        1
+    );
+    assert_eq!(store.sequence("s").await.unwrap().next().await.unwrap(), 4);
     store.close().await.unwrap();
 }
 
@@ -364,7 +413,8 @@ async fn should_drop_sequence_without_touching_others(kind: Kind) {
         .map(|i| i.name)
         .collect();
     assert_eq!(names, ["a", "b"]);
-    assert_eq!(store.sequence("b").await.unwrap().next().await.unwrap(), 11);
+    // `b` handed out 1 and 2; the clean close gave the rest of its block back.
+    assert_eq!(store.sequence("b").await.unwrap().next().await.unwrap(), 3);
     store.close().await.unwrap();
 }
 

@@ -63,6 +63,9 @@ struct State {
     /// The last background top-up failed: leave refills to waiting callers
     /// (who see the error) instead of retrying on every call.
     background_failed: bool,
+    /// The store is shutting down: the unused reservation is being given
+    /// back, so nothing more may be taken from it.
+    closing: bool,
 }
 
 impl Shared {
@@ -89,11 +92,24 @@ impl Shared {
             state: Mutex::new(State {
                 alloc,
                 refilling: false,
+                closing: false,
                 background_failed: false,
             }),
             refill: Arc::new(tokio::sync::Mutex::new(())),
             dropped: AtomicBool::new(false),
         })
+    }
+
+    /// Stops allocation for good and returns the sequence's name, its
+    /// incarnation and the first tick never handed out — or `None` when there
+    /// is nothing to give back (dropped, gap-free, or no unused reservation).
+    pub(crate) fn close_for_give_back(&self) -> Option<(&str, u64, u64)> {
+        let mut state = lock(&self.state);
+        state.closing = true;
+        let next = state.alloc.peek();
+        let unused = state.alloc.reserved_end() > next;
+        let live = !self.dropped.load(Ordering::Acquire) && !self.gap_free;
+        (unused && live).then_some((self.name.as_str(), self.created, next))
     }
 
     pub(crate) fn mark_dropped(&self) {
@@ -342,8 +358,8 @@ impl Sequence {
     }
 
     /// The value [`Sequence::next`] would return now, without consuming it.
-    /// (After a reopen this is the first value after the last persisted
-    /// block.)
+    /// (After a clean close and reopen this continues exactly; after a crash
+    /// it is the first value after the last persisted block.)
     ///
     /// # Errors
     ///
@@ -460,6 +476,9 @@ impl Sequence {
         self.check_live()?;
         let shared = &*self.shared;
         let mut state = lock(&shared.state);
+        if state.closing {
+            return Err(Error::closed("store is closed"));
+        }
         shared.check_limit(state.alloc.peek(), n)?;
         let Some(first) = state.alloc.take_reserved(n) else {
             return Ok(None);
