@@ -225,6 +225,11 @@
 //! * `redb` (default) — [`Store::open_redb`], the embedded pure-Rust backend.
 //! * `rocksdb` — [`Store::open_rocksdb`]; builds RocksDB's C++ (needs libclang).
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
+
 mod cursor;
 mod error;
 pub mod handoff;

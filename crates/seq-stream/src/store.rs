@@ -177,6 +177,12 @@ impl Store {
     /// [`Error::Closed`], waits for the writer to finish the group it is
     /// committing, then flushes storage. Later calls on any handle fail with
     /// [`Error::Closed`].
+    ///
+    /// The storage itself (the redb file, the RocksDB directory and their
+    /// locks) is released when the last handle — this `Store`, its clones,
+    /// and any [`crate::Sequence`] or [`crate::EntryStream`] made from it — is
+    /// dropped; drop them before reopening the same directory in this
+    /// process.
     pub async fn close(&self) -> Result<()> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || inner.shutdown())
