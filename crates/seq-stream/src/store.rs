@@ -209,11 +209,7 @@ impl Store {
             .acquire_owned()
             .await
             .map_err(|_| Error::closed("store is closed"))?;
-        let (job, reply) = job_fn(prepare);
-        self.enqueue(job, options, permit)?;
-        reply
-            .await
-            .map_err(|_| Error::closed("the writer stopped before answering"))?
+        self.submit(options, permit, prepare).await
     }
 
     /// Like [`Store::execute`] but returns [`Error::Busy`] at once when the
@@ -234,6 +230,21 @@ impl Store {
                 return Err(Error::closed("store is closed"));
             }
         };
+        self.submit(options, permit, prepare).await
+    }
+
+    /// Queues `prepare` under an acquired queue slot and waits for its
+    /// commit.
+    async fn submit<T, F>(
+        &self,
+        options: WriteOptions,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        prepare: F,
+    ) -> Result<(T, Committed)>
+    where
+        F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let (job, reply) = job_fn(prepare);
         self.enqueue(job, options, permit)?;
         reply

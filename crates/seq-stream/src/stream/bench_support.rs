@@ -3,7 +3,7 @@
 //! baseline) and returns a [`Measurement`]. Nothing here asserts a speed.
 
 use std::ops::Bound;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use seq_storage::{Durability, KeyRange, ScanOptions, Storage, WriteBatch};
@@ -13,46 +13,7 @@ use super::types::{ProduceOptions, Record, SegmentQuery, SpaceQuery};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// The result of one workload run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Measurement {
-    /// What was measured.
-    pub name: &'static str,
-    /// Entries (or keys) handled.
-    pub ops: u64,
-    /// Payload bytes handled.
-    pub bytes: u64,
-    /// Wall time of the measured part.
-    pub elapsed: Duration,
-}
-
-impl Measurement {
-    /// Operations per second.
-    pub fn ops_per_sec(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
-    }
-
-    /// Mebibytes per second.
-    pub fn mib_per_sec(&self) -> f64 {
-        self.bytes as f64
-            / f64::from(1u32 << 20)
-            / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
-    }
-}
-
-impl std::fmt::Display for Measurement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} ops in {:.3?} = {:.0} ops/s, {:.1} MiB/s",
-            self.name,
-            self.ops,
-            self.elapsed,
-            self.ops_per_sec(),
-            self.mib_per_sec()
-        )
-    }
-}
+pub use seq_storage::baseline::Measurement;
 
 /// `producers` concurrent tasks each produce `per_producer` single-record,
 /// synced batches of `payload` bytes to their own segment of space `space`.

@@ -43,6 +43,15 @@ impl Overlay {
 
     fn delete_range(&mut self, start: Bytes, end: Bytes) {
         self.batch.delete_range(start.clone(), end.clone());
+        self.forget_points_in(&start, &end);
+        self.deleted_ranges.push((start, end));
+    }
+
+    /// Drops the point writes in `start..end`: a range delete overrides them.
+    fn forget_points_in(&mut self, start: &Bytes, end: &Bytes) {
+        if start >= end {
+            return;
+        }
         let doomed: Vec<Bytes> = self
             .points
             .range(start.clone()..end.clone())
@@ -51,20 +60,12 @@ impl Overlay {
         for key in doomed {
             self.points.remove(&key);
         }
-        self.deleted_ranges.push((start, end));
     }
 
     /// Adds `later`'s writes after this overlay's own.
     pub(crate) fn absorb(&mut self, later: Overlay) {
         for (start, end) in &later.deleted_ranges {
-            let doomed: Vec<Bytes> = self
-                .points
-                .range(start.clone()..end.clone())
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in doomed {
-                self.points.remove(&key);
-            }
+            self.forget_points_in(start, end);
         }
         self.deleted_ranges.extend(later.deleted_ranges);
         self.points.extend(later.points);
