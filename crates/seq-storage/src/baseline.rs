@@ -214,3 +214,84 @@ pub fn fdatasync_rate(dir: &Path, n: u64) -> std::io::Result<Measurement> {
         elapsed,
     })
 }
+
+/// Stamps out a criterion benchmark binary (`benches/raw.rs` of a backend
+/// crate) measuring the raw baselines above on one backend: synced single-key
+/// commits, synced 1000-key batches, a 100k-entry range scan (entries and
+/// bytes), and the machine's fdatasync rate. `$name` prefixes the criterion
+/// groups; `$open` is a closure from a fresh temporary directory to the store.
+/// The calling crate needs `criterion` and `tempfile` as dev-dependencies.
+///
+/// ```ignore
+/// seq_storage::raw_backend_benches!("redb", |dir: &std::path::Path| {
+///     seq_redb::RedbStorage::open(dir.join("bench.redb")).expect("open the store")
+/// });
+/// ```
+#[macro_export]
+macro_rules! raw_backend_benches {
+    ($name:literal, $open:expr) => {
+        use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+        use $crate::baseline;
+
+        const SCAN_ENTRIES: u64 = 100_000;
+        const SCAN_VALUE_LEN: usize = 100;
+
+        fn raw(c: &mut Criterion) {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = ($open)(dir.path());
+
+            let mut group = c.benchmark_group(concat!($name, "_raw"));
+            group.sample_size(10);
+            group.throughput(Throughput::Elements(1));
+            group.bench_function("synced_single_commit", |b| {
+                b.iter_custom(|iters| {
+                    baseline::synced_single_commits(&store, iters)
+                        .expect("commits")
+                        .elapsed
+                })
+            });
+            group.throughput(Throughput::Elements(1000));
+            group.bench_function("synced_batch_1000", |b| {
+                b.iter_custom(|iters| {
+                    baseline::synced_batch_1000(&store, iters)
+                        .expect("batches")
+                        .elapsed
+                })
+            });
+            baseline::load_scan_range(&store, SCAN_ENTRIES, SCAN_VALUE_LEN)
+                .expect("load the scan range");
+            let scan = |iters: u64| {
+                (0..iters)
+                    .map(|_| {
+                        baseline::scan_loaded_range(&store, SCAN_ENTRIES)
+                            .expect("scan")
+                            .elapsed
+                    })
+                    .sum()
+            };
+            group.throughput(Throughput::Elements(SCAN_ENTRIES));
+            group.bench_function("range_scan_entries", |b| b.iter_custom(scan));
+            let bytes = baseline::scan_loaded_range(&store, SCAN_ENTRIES)
+                .expect("scan")
+                .bytes;
+            group.throughput(Throughput::Bytes(bytes));
+            group.bench_function("range_scan_bytes", |b| b.iter_custom(scan));
+            group.finish();
+
+            let mut machine = c.benchmark_group(concat!($name, "_machine"));
+            machine.sample_size(10);
+            machine.throughput(Throughput::Elements(1));
+            machine.bench_function("fdatasync_4k", |b| {
+                b.iter_custom(|iters| {
+                    baseline::fdatasync_rate(dir.path(), iters)
+                        .expect("fdatasync")
+                        .elapsed
+                })
+            });
+            machine.finish();
+        }
+
+        criterion_group!(benches, raw);
+        criterion_main!(benches);
+    };
+}
