@@ -225,7 +225,7 @@ pub(crate) fn svg(series: &[Series], title: &str) -> String {
             LEFT + plot_w,
             LEFT - 8.0,
             y + 4.0,
-            si(v)
+            axis_label(v)
         );
         v += step;
     }
@@ -310,6 +310,22 @@ pub(crate) fn svg(series: &[Series], title: &str) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// An axis label: [`si`] without trailing zeros (`5 k`, `2.5 k`).
+fn axis_label(v: f64) -> String {
+    let text = si(v);
+    let (number, suffix) = text.split_once(' ').unwrap_or((&text, ""));
+    let number = if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    };
+    if suffix.is_empty() {
+        number.to_owned()
+    } else {
+        format!("{number} {suffix}")
+    }
 }
 
 fn xml(text: &str) -> String {
@@ -443,7 +459,9 @@ mod tests {
         assert_eq!(chart.matches("<circle").count(), 16);
         assert!(chart.contains("produce &lt;throughput&gt;"));
         // The top gridline is the nice bound above the largest point.
-        assert!(chart.contains(">20.0 k</text>"));
+        assert!(chart.contains(">20 k</text>"));
+        assert_eq!(axis_label(2_500.0), "2.5 k");
+        assert_eq!(axis_label(0.0), "0");
         assert!(svg(&[], "empty").contains("no produce measurements"));
     }
 }
