@@ -68,6 +68,29 @@ impl BlockAllocator {
         })
     }
 
+    /// An allocator holding the durable reservation `[start, end)`, nothing of
+    /// it handed out yet: used when a reservation does not continue the
+    /// previous one (a store sharing its sequence with other writers gets
+    /// whichever block is next store-wide). `start == end` is an empty
+    /// reservation whose next tick is `start`.
+    ///
+    /// `block_size == 0` or `start > end` is [`Error::InvalidOptions`].
+    pub fn reserved(start: u64, end: u64, block_size: u64) -> Result<Self> {
+        if block_size == 0 {
+            return Err(Error::invalid_options("block_size must be at least 1"));
+        }
+        if start > end {
+            return Err(Error::invalid_options(format!(
+                "a reservation cannot start at {start} after its end {end}"
+            )));
+        }
+        Ok(Self {
+            next: start,
+            end,
+            block_size,
+        })
+    }
+
     /// Takes `n` contiguous ticks.
     ///
     /// The rest of the current reservation is used first; when it is short, a
@@ -213,6 +236,21 @@ impl BlockAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_hands_out_exactly_its_range() {
+        let mut alloc = BlockAllocator::reserved(100, 103, 8).unwrap();
+        assert_eq!(alloc.peek(), 100);
+        assert_eq!(alloc.remaining(), 3);
+        assert_eq!(alloc.take_reserved(2), Some(100));
+        assert_eq!(alloc.take_reserved(2), None);
+        assert_eq!(alloc.take_reserved(1), Some(102));
+        assert_eq!(alloc.remaining(), 0);
+        assert!(BlockAllocator::reserved(5, 4, 8).is_err());
+        assert!(BlockAllocator::reserved(4, 5, 0).is_err());
+        let empty = BlockAllocator::reserved(7, 7, 8).unwrap();
+        assert_eq!((empty.peek(), empty.reserved_end()), (7, 7));
+    }
 
     fn block(base: u64, size: u64) -> BlockRecord {
         BlockRecord::new(base, size).unwrap()

@@ -159,6 +159,14 @@ pub struct Capabilities {
     /// The largest batch (sum of key and value bytes) the backend accepts in
     /// one [`Storage::write`], if it has a limit.
     pub max_batch_bytes: Option<usize>,
+    /// The most operations ([`WriteBatch::len`]) the backend accepts in one
+    /// [`Storage::write`], if it has a limit (etcd's `--max-txn-ops`).
+    pub max_batch_ops: Option<usize>,
+    /// Other processes may write the same keys at the same time (a shared
+    /// cluster such as etcd). An engine on such a backend must not cache what
+    /// it read across writes: it guards every read it acts on with a
+    /// precondition and retries on [`Error::Conflict`].
+    pub shared: bool,
 }
 
 impl Capabilities {
@@ -168,6 +176,8 @@ impl Capabilities {
             persistent: true,
             max_value_len: None,
             max_batch_bytes: None,
+            max_batch_ops: None,
+            shared: false,
         }
     }
 
@@ -177,6 +187,8 @@ impl Capabilities {
             persistent: false,
             max_value_len: None,
             max_batch_bytes: None,
+            max_batch_ops: None,
+            shared: false,
         }
     }
 
@@ -186,10 +198,24 @@ impl Capabilities {
         self
     }
 
+    /// The same capabilities, marked as written by several processes at once
+    /// (see [`Capabilities::shared`]).
+    pub const fn with_shared(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
     /// The same capabilities with a batch size limit (see
     /// [`WriteBatch::byte_len`]).
     pub const fn with_max_batch_bytes(mut self, limit: usize) -> Self {
         self.max_batch_bytes = Some(limit);
+        self
+    }
+
+    /// The same capabilities with a limit on the number of operations in one
+    /// batch (see [`WriteBatch::len`]).
+    pub const fn with_max_batch_ops(mut self, limit: usize) -> Self {
+        self.max_batch_ops = Some(limit);
         self
     }
 }
@@ -197,7 +223,9 @@ impl Capabilities {
 /// Checks `batch` against the size limits in `capabilities`: returns
 /// [`Error::TooLarge`] for the first value over
 /// [`Capabilities::max_value_len`], or for a batch whose
-/// [`WriteBatch::byte_len`] exceeds [`Capabilities::max_batch_bytes`].
+/// [`WriteBatch::byte_len`] exceeds [`Capabilities::max_batch_bytes`], or
+/// whose [`WriteBatch::len`] exceeds [`Capabilities::max_batch_ops`] (then
+/// `len` and `limit` count operations, not bytes).
 /// Backends call it before writing anything.
 pub fn check_limits(capabilities: &Capabilities, batch: &WriteBatch) -> Result<()> {
     if let Some(limit) = capabilities.max_value_len {
@@ -222,6 +250,15 @@ pub fn check_limits(capabilities: &Capabilities, batch: &WriteBatch) -> Result<(
                 limit,
             });
         }
+    }
+    if let Some(limit) = capabilities.max_batch_ops
+        && batch.len() > limit
+    {
+        return Err(Error::TooLarge {
+            what: "batch operations",
+            len: batch.len(),
+            limit,
+        });
     }
     Ok(())
 }

@@ -149,6 +149,13 @@ impl From<seq_storage::Error> for Error {
                 reason,
             },
             seq_storage::Error::Closed { reason } => Self::Closed { reason },
+            // Nothing was written: the same typed error as a limit the
+            // engine checks itself.
+            seq_storage::Error::TooLarge { what, len, limit } => Self::TooLarge {
+                what: format!("{what} (backend limit)"),
+                len,
+                limit,
+            },
             other => Self::Storage {
                 source: Arc::new(other),
             },

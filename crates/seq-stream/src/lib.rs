@@ -220,6 +220,71 @@
 //! * A request the writer rejects (a duplicate name, bad deltas, ...) gives
 //!   back its store-assigned commit number: nothing is consumed.
 //!
+//! # Multi-writer mode
+//!
+//! Several `Store`s (processes, machines) may share one storage when it is
+//! a cluster such as etcd (a backend whose
+//! [`Capabilities::shared`](seq_storage::Capabilities::shared) is set), or
+//! when [`StoreOptions::shared`] is set for an in-process storage shared by
+//! several stores. Each store keeps its own writer and group commit; what
+//! changes:
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> seq_stream::Result<()> {
+//! use std::sync::Arc;
+//! use seq_stream::{Store, StoreOptions};
+//!
+//! let storage: Arc<dyn seq_storage::Storage> = Arc::new(seq_storage::MemoryStorage::new());
+//! let mut options = StoreOptions::default();
+//! options.shared = true;
+//! let (a, b) = (
+//!     Store::open_arc(storage.clone(), options.clone())?,
+//!     Store::open_arc(storage, options)?,
+//! );
+//! a.create_sequence("ids", Default::default()).await?;
+//! let (x, y) = (
+//!     a.sequence("ids").await?.next().await?,
+//!     b.sequence("ids").await?.next().await?,
+//! );
+//! assert_ne!(x, y); // each store owns its own blocks
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! * **Optimistic concurrency.** Every value a request reads while the
+//!   writer prepares it is pinned by a precondition in the group's batch; if
+//!   another writer changed one, the group is prepared again from fresh
+//!   reads (up to 24 times, with a randomised pause), then its requests fail
+//!   with [`Error::Conflict`] and nothing is written.
+//! * **Sequences.** A store takes its next block wherever the stored
+//!   reservation ends (a compare-and-set on the block record), so stores own
+//!   disjoint blocks (the TiDB/Leaf scheme). Each store's numbers increase;
+//!   numbers from different stores interleave. A crash of one store skips at
+//!   most its own block. Gap-free sequences stay dense across stores.
+//!   `advance_to` moves the store-wide reservation; other stores may still
+//!   hand out what they already hold (at most one block each).
+//! * **Commit oracle.** Stores reserve commit numbers 4,096 at a time on the
+//!   oracle record: numbers are unique store-wide and increase per store,
+//!   but are not ordered across stores. Caller-supplied numbers
+//!   ([`WriteOptions::seqnum`]) are refused with
+//!   [`Error::InvalidArgument`]. `durable_seqnum` and the commit watches are
+//!   per store.
+//! * **Streams.** A produce pins its segment's status, so segments stay dense
+//!   and a lost explicit `sequence` is [`Error::SequenceMismatch`].
+//!   Idempotency keys are store-wide. Produces to one space also pin a
+//!   per-space clock record, so across writers an entry committed later
+//!   always sorts later and offsets resume exactly (produces to one space
+//!   serialise across writers; different spaces do not contend).
+//! * **Following and subscriptions** cannot be told of other writers'
+//!   commits: they look again every [`StoreOptions::poll_interval`].
+//! * **Leases** are decided on the pinned lease record: one holder at a
+//!   time and strictly increasing tokens store-wide, and a fenced write
+//!   pins the token it checked. Expiry compares wall clocks: keep the
+//!   writers' clocks within a small fraction of the ttl.
+//!
+//! Embedded backends keep the single-writer fast path unless asked.
+//!
 //! # Crate features
 //!
 //! * `redb` (default) — [`Store::open_redb`], the embedded pure-Rust backend.

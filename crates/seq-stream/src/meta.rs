@@ -23,22 +23,37 @@ pub(crate) fn commit_key() -> Vec<u8> {
     KeyBuilder::new(keyspace::MET).str("commit").build()
 }
 
-/// Encodes the commit high-water mark.
-pub(crate) fn encode_commit(max: u64) -> Bytes {
+/// Key of a space's clock in multi-writer mode: the largest entry
+/// timestamp any writer gave the space.
+pub(crate) fn space_clock_key(space: &str) -> Vec<u8> {
+    KeyBuilder::new(keyspace::MET)
+        .str("clock")
+        .str(space)
+        .build()
+}
+
+/// Encodes a counter record (the commit high-water mark, a space clock).
+pub(crate) fn encode_counter(max: u64) -> Bytes {
     Bytes::from(seq_core::frame::encode(RECORD_VERSION, &max.to_be_bytes()))
 }
 
-/// Reads the commit high-water mark (0 for a new store).
+/// Reads the commit high-water mark (0 for a new store). In multi-writer
+/// mode it is the end of the commit numbers reserved store-wide.
 pub(crate) fn load_commit(storage: &dyn Storage) -> Result<u64> {
     let key = commit_key();
-    let Some(bytes) = storage.get(&key)? else {
-        return Ok(0);
-    };
-    let body = seq_core::frame::decode_expect(&bytes, RECORD_VERSION)
-        .map_err(|e| Error::decode(&key, e))?;
+    match storage.get(&key)? {
+        Some(bytes) => decode_counter(&key, &bytes),
+        None => Ok(0),
+    }
+}
+
+/// Decodes a counter record stored under `key`.
+pub(crate) fn decode_counter(key: &[u8], bytes: &[u8]) -> Result<u64> {
+    let body =
+        seq_core::frame::decode_expect(bytes, RECORD_VERSION).map_err(|e| Error::decode(key, e))?;
     let raw: [u8; 8] = body
         .try_into()
-        .map_err(|_| Error::corrupt_at(&key, "commit record is not 8 bytes"))?;
+        .map_err(|_| Error::corrupt_at(key, "counter record is not 8 bytes"))?;
     Ok(u64::from_be_bytes(raw))
 }
 

@@ -62,6 +62,15 @@ pub struct StoreOptions {
     pub max_payload: usize,
     /// Largest number of records in one produce call. Default 10,000.
     pub max_batch_records: usize,
+    /// Multi-writer mode: other `Store`s (processes, machines) write the
+    /// same storage at the same time. Always on for a backend whose
+    /// [`seq_storage::Capabilities::shared`] is set (etcd); set it yourself to
+    /// share one in-process storage between several stores. See the crate
+    /// docs' "Multi-writer mode" for what changes. Default `false`.
+    pub shared: bool,
+    /// Multi-writer mode: how often followers and subscriptions look for
+    /// other writers' commits (they cannot be notified). Default 50 ms.
+    pub poll_interval: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +81,8 @@ impl Default for StoreOptions {
             node: std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
             max_payload: 4 << 20,
             max_batch_records: 10_000,
+            shared: false,
+            poll_interval: std::time::Duration::from_millis(50),
         }
     }
 }

@@ -40,10 +40,13 @@ pub(crate) struct Inner {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) options: StoreOptions,
     pub(crate) id: Uuid,
+    /// Multi-writer mode (see [`Store::is_multi_writer`]).
+    pub(crate) multi: bool,
     handoff: Arc<Handoff<Request>>,
     permits: Arc<Semaphore>,
     writer: Mutex<Option<JoinHandle<()>>>,
     applied: watch::Receiver<u64>,
+    changes: watch::Receiver<u64>,
     durable: watch::Receiver<u64>,
     pub(crate) sequences: crate::sequence::Registry,
     pub(crate) seqkeys: crate::seqkey::Registry,
@@ -72,7 +75,13 @@ impl Store {
         }
         let id = meta::load_or_create_identity(&*storage)?;
         let recovered = meta::load_commit(&*storage)?;
+        let multi = options.shared || storage.capabilities().shared;
         let (applied_tx, applied) = watch::channel(recovered);
+        let (changes_tx, changes) = watch::channel(0);
+        let changes_tx = Arc::new(changes_tx);
+        if multi {
+            spawn_change_poller(Arc::downgrade(&changes_tx), options.poll_interval)?;
+        }
         let (durable_tx, durable) = watch::channel(recovered);
         let writer = Writer {
             storage: storage.clone(),
@@ -81,8 +90,12 @@ impl Store {
             node: options.node.clone(),
             max_group: options.max_group,
             applied: applied_tx,
+            changes: changes_tx,
             durable: durable_tx,
             failed: None,
+            limits: storage.capabilities(),
+            multi,
+            oracle_end: recovered,
         };
         let handoff = Arc::new(Handoff::new());
         let thread_handoff = handoff.clone();
@@ -99,9 +112,11 @@ impl Store {
             permits: Arc::new(Semaphore::new(options.queue_capacity)),
             options,
             id,
+            multi,
             handoff,
             writer: Mutex::new(Some(handle)),
             applied,
+            changes,
             durable,
         };
         Ok(Self {
@@ -135,6 +150,13 @@ impl Store {
         &self.inner.storage
     }
 
+    /// Whether this store runs in multi-writer mode: other stores write the
+    /// same storage concurrently ([`StoreOptions::shared`], or a backend
+    /// whose capabilities say it is shared). See the crate docs.
+    pub fn is_multi_writer(&self) -> bool {
+        self.inner.multi
+    }
+
     /// The options the store was opened with.
     pub fn options(&self) -> &StoreOptions {
         &self.inner.options
@@ -154,6 +176,15 @@ impl Store {
     /// committed group.
     pub fn watch_commits(&self) -> watch::Receiver<u64> {
         self.inner.applied.clone()
+    }
+
+    /// A watch that changes whenever new data may have become visible: after
+    /// every commit group of this store and, in multi-writer mode, every
+    /// [`StoreOptions::poll_interval`] (other writers' commits are found by
+    /// reading again). Its value is a counter with no other meaning. It
+    /// closes when the store's writer stops.
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.clone()
     }
 
     /// The highest commit number known to be durable.
@@ -301,4 +332,26 @@ impl Drop for Inner {
             tracing::warn!(%error, "seq store: close on drop failed");
         }
     }
+}
+
+/// Multi-writer mode: bumps the change watch every `interval` until the
+/// writer (which owns the sender) stops, so followers look for other
+/// writers' commits.
+fn spawn_change_poller(
+    changes: std::sync::Weak<watch::Sender<u64>>,
+    interval: std::time::Duration,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name("seq-change-poll".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                let Some(sender) = changes.upgrade() else {
+                    return;
+                };
+                sender.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::closed(format!("cannot start the change poller: {e}")))
 }

@@ -238,3 +238,54 @@ async fn should_return_busy_from_try_write_when_queue_is_full() {
     assert_eq!(key, "t-00000000000000000003");
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn should_split_a_group_that_exceeds_the_backend_batch_limits() {
+    use seq_storage::CrashStorage;
+    use seq_stream::{ProduceOptions, Record};
+
+    // At most 12 operations per batch: a produce writes 3-4 (entry, index,
+    // status, commit record), so 64 concurrent produces need many batches.
+    let storage = Arc::new(
+        CrashStorage::new().with_capabilities(Capabilities::persistent().with_max_batch_ops(12)),
+    );
+    let store = Store::open_arc(storage.clone(), StoreOptions::default()).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .produce(
+                    "s",
+                    &format!("g{}", i % 4),
+                    vec![Record::new(format!("r{i}"))],
+                    ProduceOptions::default(),
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("every produce fits after the split");
+    }
+    let mut total = 0;
+    for g in 0..4 {
+        let status = store.status("s", &format!("g{g}")).await.unwrap();
+        assert_eq!(status.count, 16);
+        total += status.count;
+    }
+    assert_eq!(total, 64);
+
+    // One produce that alone exceeds the limit is refused, typed, and
+    // writes nothing.
+    let records = (0..10).map(|i| Record::new(format!("big{i}"))).collect();
+    let refused = store
+        .produce("s", "big", records, ProduceOptions::default())
+        .await;
+    assert!(
+        matches!(refused, Err(Error::TooLarge { .. })),
+        "{refused:?}"
+    );
+    assert!(store.status("s", "big").await.unwrap().is_empty());
+}

@@ -34,6 +34,16 @@ fn low_watermark(block_size: u64) -> u64 {
     block_size - block_size.div_ceil(4)
 }
 
+/// The unused end of a reservation, to give back on a clean close: ticks
+/// `[next, end)` were never handed out, and `end` is where this store's
+/// reservation ends.
+pub(crate) struct GiveBack<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) created: u64,
+    pub(crate) next: u64,
+    pub(crate) end: u64,
+}
+
 /// State shared by every handle of one sequence in one store.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -41,6 +51,9 @@ pub(crate) struct Shared {
     def: SequenceDef,
     created: u64,
     gap_free: bool,
+    /// The store shares its storage with other writers: blocks go wherever
+    /// the store-wide reservation ends, not necessarily right after ours.
+    multi: bool,
     /// Ticks below this map to values; `None` when every `u64` tick does
     /// (cycling sequences, or bounds beyond the tick space).
     limit: Option<u64>,
@@ -58,6 +71,10 @@ pub(crate) struct Shared {
 struct State {
     /// Ticks in `[peek, reserved_end)` are durable and unissued.
     alloc: BlockAllocator,
+    /// Multi-writer mode: a durable block that does not continue `alloc`
+    /// (another writer reserved in between), used once `alloc` runs dry.
+    /// `alloc`'s rest plus this never exceed one block.
+    pending: Option<BlockRecord>,
     /// A background top-up is spawned or running.
     refilling: bool,
     /// The last background top-up failed: leave refills to waiting callers
@@ -69,7 +86,7 @@ struct State {
 }
 
 impl Shared {
-    pub(crate) fn new(name: String, record: SeqRecord) -> Result<Self> {
+    pub(crate) fn new(name: String, record: SeqRecord, multi: bool) -> Result<Self> {
         let def = record.def;
         let limit = if def.cycle {
             None
@@ -87,10 +104,12 @@ impl Shared {
             def,
             created: record.created,
             gap_free: def.block_size == 1,
+            multi,
             limit,
             low_watermark: low_watermark(def.block_size),
             state: Mutex::new(State {
                 alloc,
+                pending: None,
                 refilling: false,
                 closing: false,
                 background_failed: false,
@@ -100,16 +119,24 @@ impl Shared {
         })
     }
 
-    /// Stops allocation for good and returns the sequence's name, its
-    /// incarnation and the first tick never handed out — or `None` when there
-    /// is nothing to give back (dropped, gap-free, or no unused reservation).
-    pub(crate) fn close_for_give_back(&self) -> Option<(&str, u64, u64)> {
+    /// Stops allocation for good and returns what to give back — or `None`
+    /// when there is nothing (dropped, gap-free, or no unused reservation).
+    pub(crate) fn close_for_give_back(&self) -> Option<GiveBack<'_>> {
         let mut state = lock(&self.state);
         state.closing = true;
-        let next = state.alloc.peek();
-        let unused = state.alloc.reserved_end() > next;
+        // With a pending block only that block can be given back: the rest
+        // of `alloc` lies below it, possibly below another writer's block.
+        let (next, end) = match state.pending {
+            Some(pending) => (pending.base, pending.end()),
+            None => (state.alloc.peek(), state.alloc.reserved_end()),
+        };
         let live = !self.dropped.load(Ordering::Acquire) && !self.gap_free;
-        (unused && live).then_some((self.name.as_str(), self.created, next))
+        (end > next && live).then_some(GiveBack {
+            name: &self.name,
+            created: self.created,
+            next,
+            end,
+        })
     }
 
     pub(crate) fn mark_dropped(&self) {
@@ -145,6 +172,7 @@ impl Shared {
         !self.gap_free
             && !state.refilling
             && !state.background_failed
+            && state.pending.is_none()
             && self
                 .limit
                 .is_none_or(|limit| state.alloc.reserved_end() < limit)
@@ -392,6 +420,9 @@ impl Sequence {
         if self.shared.gap_free {
             return self.advance_through_writer(value, tick).await;
         }
+        if self.shared.multi {
+            return self.advance_shared(value, tick).await;
+        }
         let _guard = self.shared.refill.lock().await;
         self.check_live()?;
         let block = {
@@ -423,7 +454,10 @@ impl Sequence {
     /// earlier one with the same key.
     ///
     /// `build` runs on the store's writer thread while it assembles a commit
-    /// group: keep it short and free of I/O.
+    /// group: keep it short and free of I/O. In multi-writer mode it may run
+    /// more than once (the group is prepared again after losing a race to
+    /// another writer, with the next free value); only the records of the
+    /// run that commits are written.
     ///
     /// # Errors
     ///
@@ -434,7 +468,7 @@ impl Sequence {
     /// * As [`Sequence::next`] otherwise.
     pub async fn next_with<F>(&self, build: F) -> Result<i64>
     where
-        F: FnOnce(i64) -> UserRecords + Send + 'static,
+        F: FnMut(i64) -> UserRecords + Send + 'static,
     {
         if !self.shared.gap_free {
             return Err(Error::invalid(format!(
@@ -479,6 +513,15 @@ impl Sequence {
         if state.closing {
             return Err(Error::closed("store is closed"));
         }
+        if state.alloc.remaining() < n
+            && let Some(pending) = state.pending
+            && pending.size >= n
+        {
+            // What is left of the current block is skipped (a gap).
+            state.alloc =
+                BlockAllocator::reserved(pending.base, pending.end(), shared.def.block_size)?;
+            state.pending = None;
+        }
         shared.check_limit(state.alloc.peek(), n)?;
         let Some(first) = state.alloc.take_reserved(n) else {
             return Ok(None);
@@ -511,10 +554,13 @@ impl Sequence {
             // grows the reservation, so fewer than `n` remain.
             let need = n.saturating_sub(remaining).max(1);
             let block_size = before.block_size();
+            // Shared storage may place the block anywhere past another
+            // writer's: size it to hold all `n` on its own.
+            let want = if self.shared.multi { n } else { need };
             let wanted = if n > block_size {
-                need
+                want
             } else {
-                need.max(block_size)
+                want.max(block_size)
             };
             let room = u64::MAX - before.reserved_end();
             let block = BlockRecord::new(before.reserved_end(), wanted.min(room).max(need))?;
@@ -526,16 +572,30 @@ impl Sequence {
             }
             (before, before.peek(), need, block)
         };
-        if let Err(error) = self.write_block(block).await {
-            // Unchanged since the claim: the reservation was empty and only
-            // the refill-lock holder (us) moves its end.
-            lock(&self.shared.state).alloc = before;
-            return Err(error);
-        }
+        let block = match self.write_block(block).await {
+            Ok(written) => written,
+            Err(error) => {
+                // Unchanged since the claim: the reservation was empty and
+                // only the refill-lock holder (us) moves its end.
+                lock(&self.shared.state).alloc = before;
+                return Err(error);
+            }
+        };
         let mut state = lock(&self.shared.state);
-        state.alloc.extend(block)?;
-        let taken = state.alloc.take_reserved(need);
-        debug_assert_eq!(taken, Some(block.base));
+        let first = if block.base == state.alloc.reserved_end() {
+            state.alloc.extend(block)?;
+            let taken = state.alloc.take_reserved(need);
+            debug_assert_eq!(taken, Some(block.base));
+            first
+        } else {
+            // Another writer reserved in between: the claimed rest of our
+            // reservation (and any pending block) is skipped, a gap.
+            state.pending = None;
+            state.alloc =
+                BlockAllocator::reserved(block.base, block.end(), self.shared.def.block_size)?;
+            let taken = state.alloc.take_reserved(n);
+            taken.ok_or_else(|| Error::closed("internal: a fresh block is smaller than asked"))?
+        };
         state.background_failed = false;
         let spawn = self.shared.wants_refill(&state);
         if spawn {
@@ -589,18 +649,32 @@ impl Sequence {
             }
         };
         let Some(block) = plan else { return Ok(()) };
-        self.write_block(block).await?;
-        lock(&self.shared.state).alloc.extend(block)?;
+        let block = self.write_block(block).await?;
+        let mut state = lock(&self.shared.state);
+        if block.base == state.alloc.reserved_end() {
+            state.alloc.extend(block)?;
+        } else {
+            state.pending = Some(block);
+        }
         Ok(())
     }
 
-    /// Makes `block` (continuing the stored reservation) durable.
-    async fn write_block(&self, block: BlockRecord) -> Result<()> {
+    /// Makes `block` (continuing the stored reservation) durable and
+    /// returns the block written. In multi-writer mode the stored
+    /// reservation may have moved on (another writer took blocks): the block
+    /// of the same size goes where it now ends, and that is what is returned.
+    async fn write_block(&self, block: BlockRecord) -> Result<BlockRecord> {
         let shared = self.shared.clone();
         let key = record::key(&shared.name);
-        self.store
+        let (written, _) = self
+            .store
             .execute(WriteOptions::durable(), move |tx| {
                 let mut stored = load_current(tx, &key, &shared)?;
+                let block = if shared.multi {
+                    BlockRecord::new(stored.reserved_end().max(block.base), block.size)?
+                } else {
+                    block
+                };
                 if stored.reserved_end() != block.base {
                     return Err(Error::Conflict {
                         what: format!(
@@ -613,9 +687,48 @@ impl Sequence {
                 }
                 stored.block = Some(block);
                 tx.put(key.clone(), stored.encode());
+                Ok(block)
+            })
+            .await?;
+        Ok(written)
+    }
+
+    /// `advance_to` in multi-writer mode: the store-wide reservation moves
+    /// to at least `tick` (other writers' later blocks start there), and
+    /// this store skips what it holds below `tick`.
+    async fn advance_shared(&self, value: i64, tick: u64) -> Result<()> {
+        let _guard = self.shared.refill.lock().await;
+        self.check_live()?;
+        let next = lock(&self.shared.state).alloc.peek();
+        if tick < next {
+            return Err(self.shared.backwards(value, next));
+        }
+        let shared = self.shared.clone();
+        let key = record::key(&shared.name);
+        self.store
+            .execute(WriteOptions::durable(), move |tx| {
+                let mut stored = load_current(tx, &key, &shared)?;
+                let end = stored.reserved_end();
+                if tick > end {
+                    stored.block = Some(BlockRecord::new(end, tick - end)?);
+                    tx.put(key.clone(), stored.encode());
+                }
                 Ok(())
             })
             .await?;
+        let mut state = lock(&self.shared.state);
+        let block_size = self.shared.def.block_size;
+        if tick <= state.alloc.reserved_end() {
+            state.alloc.advance_to_tick(tick)?;
+        } else if let Some(pending) = state.pending.take_if(|p| p.end() > tick) {
+            state.alloc =
+                BlockAllocator::reserved(pending.base.max(tick), pending.end(), block_size)?;
+        } else {
+            // Nothing held at or past `tick`: the next take reserves a
+            // block where the store-wide reservation ends.
+            state.pending = None;
+            state.alloc = BlockAllocator::reserved(tick, tick, block_size)?;
+        }
         Ok(())
     }
 
@@ -624,7 +737,7 @@ impl Sequence {
     async fn take_through_writer(
         &self,
         n: u64,
-        build: Option<Box<dyn FnOnce(i64) -> UserRecords + Send>>,
+        build: Option<Box<dyn FnMut(i64) -> UserRecords + Send>>,
     ) -> Result<u64> {
         self.check_live()?;
         let shared = self.shared.clone();
@@ -637,7 +750,7 @@ impl Sequence {
                 let first = stored.reserved_end();
                 shared.check_limit(first, n)?;
                 let block = BlockRecord::new(first, n)?;
-                if let Some(build) = build.take() {
+                if let Some(build) = build.as_mut() {
                     let value = shared.def.value_at(first)?;
                     let records = std::panic::catch_unwind(AssertUnwindSafe(|| build(value)))
                         .map_err(|_| Error::invalid("the record builder of next_with panicked"))?;

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use seq_core::{SequenceDef, SequenceOptions};
 use seq_storage::{KeyRange, ScanOptions};
 
-pub(crate) use handle::Shared;
+pub(crate) use handle::{GiveBack, Shared};
 pub use handle::{Sequence, SequenceRange, SequenceValues, UserRecords};
 use record::SeqRecord;
 
@@ -81,30 +81,28 @@ impl Registry {
             return;
         };
         for shared in open.values() {
-            let Some((name, created, next)) = shared.close_for_give_back() else {
+            let Some(unused) = shared.close_for_give_back() else {
                 continue;
             };
-            if let Err(error) = give_back_one(storage, name, created, next) {
-                tracing::warn!(%error, sequence = name, "could not give back the unused reservation");
+            if let Err(error) = give_back_one(storage, &unused) {
+                tracing::warn!(%error, sequence = unused.name, "could not give back the unused reservation");
             }
         }
     }
 }
 
-/// Shrinks the stored reservation of sequence `name` (incarnation `created`)
-/// to end at tick `next`, if it still ends beyond it.
-fn give_back_one(
-    storage: &dyn seq_storage::Storage,
-    name: &str,
-    created: u64,
-    next: u64,
-) -> Result<()> {
-    let key = record::key(name);
+/// Shrinks the stored reservation of the sequence to end at `unused.next`,
+/// if it still ends where this store's reservation ends (in multi-writer
+/// mode another writer may have reserved beyond it: then nothing is given
+/// back, as shrinking would reissue that writer's numbers).
+fn give_back_one(storage: &dyn seq_storage::Storage, unused: &GiveBack<'_>) -> Result<()> {
+    let next = unused.next;
+    let key = record::key(unused.name);
     let Some(stored) = storage.get(&key)? else {
         return Ok(());
     };
     let mut rec = SeqRecord::decode(&key, &stored)?;
-    if rec.created != created || rec.reserved_end() <= next {
+    if rec.created != unused.created || rec.reserved_end() != unused.end {
         return Ok(());
     }
     rec.block = match (rec.block, next) {
@@ -178,7 +176,11 @@ impl Store {
             .await?;
         open.insert(
             name.to_owned(),
-            Arc::new(Shared::new(name.to_owned(), record)?),
+            Arc::new(Shared::new(
+                name.to_owned(),
+                record,
+                self.is_multi_writer(),
+            )?),
         );
         Ok(SequenceInfo {
             name: name.to_owned(),
@@ -216,7 +218,11 @@ impl Store {
             })
             .await?;
         let record = stored.ok_or_else(|| not_found(name))?;
-        let shared = Arc::new(Shared::new(name.to_owned(), record)?);
+        let shared = Arc::new(Shared::new(
+            name.to_owned(),
+            record,
+            self.is_multi_writer(),
+        )?);
         open.insert(name.to_owned(), shared.clone());
         Ok(Sequence::new(self.clone(), shared))
     }

@@ -8,7 +8,7 @@
 //! switch from history to following is the same step as any other page:
 //! nothing is skipped or repeated.
 //!
-//! Following waits on [`Store::watch_commits`]: the stream marks the current
+//! Following waits on [`Store::watch_changes`]: the stream marks the current
 //! commit seen *before* it reads a page, so a commit that lands after the
 //! read wakes it. The stream ends when its limit is reached, when a bound of
 //! the query is passed, when the store closes, or on [`EntryStream::close`];
@@ -232,7 +232,7 @@ impl EntryStream {
         follow: bool,
         page_size: usize,
     ) -> Self {
-        let commits = store.watch_commits();
+        let commits = store.watch_changes();
         Self {
             store: store.clone(),
             source,

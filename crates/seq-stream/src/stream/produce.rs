@@ -212,9 +212,12 @@ fn append(
         expected.check(status.last)?;
     }
 
-    let ts = shared
-        .space_timestamp(space, tx.timestamp, || load_space_max(tx, space))?
-        .max(status.last_ts);
+    let ts = if tx.multi_writer() {
+        shared_space_timestamp(tx, space)?
+    } else {
+        shared.space_timestamp(space, tx.timestamp, || load_space_max(tx, space))?
+    }
+    .max(status.last_ts);
     let was_empty = status.first > status.last;
     let mut next = status.last;
     for (index, (record, slot)) in records.iter().zip(&slots).enumerate() {
@@ -249,6 +252,25 @@ fn append(
     shared.record(space, tx.timestamp, ts);
     shared.publish(tx.commit, space, segment);
     Ok((status, sequences, appended))
+}
+
+/// Multi-writer mode: the timestamp for this request's entries of `space`,
+/// above every timestamp any writer gave the space. The space's clock
+/// record is read pinned and rewritten, so produces to one space from
+/// different writers commit in timestamp order (the visibility watermark
+/// then holds across writers: an entry committed later sorts later).
+fn shared_space_timestamp(tx: &mut GroupTx<'_>, space: &str) -> Result<u64> {
+    let key = crate::meta::space_clock_key(space);
+    let last = match tx.get(&key)? {
+        Some(bytes) => crate::meta::decode_counter(&key, &bytes)?,
+        // First produce in multi-writer mode: what single-writer produces
+        // left behind (the clock's absence is pinned, so a racing first
+        // produce elsewhere conflicts).
+        None => load_space_max(tx, space)?,
+    };
+    let ts = tx.timestamp.max(last.saturating_add(1));
+    tx.put(key, crate::meta::encode_counter(ts));
+    Ok(ts)
 }
 
 /// The largest timestamp any segment of `space` has stored.

@@ -74,8 +74,14 @@ impl Store {
         let statuses = blocking(move || scan.read(&*storage)).await?;
         let known = statuses
             .iter()
-            .map(|(status, commit)| ((status.space.clone(), status.segment.clone()), *commit))
+            .map(|(status, _)| {
+                (
+                    (status.space.clone(), status.segment.clone()),
+                    version(status),
+                )
+            })
             .collect();
+        let polls = self.is_multi_writer().then(|| self.watch_changes());
         Ok(Subscription {
             snapshot: statuses.into_iter().map(|(status, _)| status).collect(),
             store: self.clone(),
@@ -83,6 +89,7 @@ impl Store {
             changes,
             closing: commits.clone(),
             commits,
+            polls,
             known,
             pending: VecDeque::new(),
         })
@@ -129,9 +136,12 @@ pub struct Subscription {
     changes: broadcast::Receiver<Change>,
     commits: watch::Receiver<u64>,
     closing: watch::Receiver<u64>,
-    /// The commit of the last status yielded (or in the snapshot), per
+    /// Multi-writer mode: ticks on which to rescan for other writers'
+    /// changes (they publish nothing here).
+    polls: Option<watch::Receiver<u64>>,
+    /// The version of the last status yielded (or in the snapshot), per
     /// segment.
-    known: HashMap<(String, String), u64>,
+    known: HashMap<(String, String), (u64, u64)>,
     pending: VecDeque<SegmentStatus>,
 }
 
@@ -160,6 +170,7 @@ impl Subscription {
             let received = tokio::select! {
                 received = self.changes.recv() => received,
                 () = closed(&mut self.closing) => return Ok(None),
+                () = poll_tick(self.polls.as_mut()) => Err(broadcast::error::RecvError::Lagged(0)),
             };
             match received {
                 Ok(change) => {
@@ -174,20 +185,21 @@ impl Subscription {
                     }
                     let storage = self.store.storage().clone();
                     let (space, segment) = (change.space.to_string(), change.segment.to_string());
-                    let (status, commit) = blocking(move || {
-                        let stored = read::read_status(&*storage, &space, &segment)?;
-                        Ok((stored.public(&space, &segment), stored.commit))
-                    })
-                    .await?;
-                    if self.remember(&status, commit) {
+                    let status =
+                        blocking(move || {
+                            Ok(read::read_status(&*storage, &space, &segment)?
+                                .public(&space, &segment))
+                        })
+                        .await?;
+                    if self.remember(&status) {
                         return Ok(Some(status));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let storage = self.store.storage().clone();
                     let scan = self.filter.clone();
-                    for (status, commit) in blocking(move || scan.read(&*storage)).await? {
-                        if self.remember(&status, commit) {
+                    for (status, _) in blocking(move || scan.read(&*storage)).await? {
+                        if self.remember(&status) {
                             self.pending.push_back(status);
                         }
                     }
@@ -197,18 +209,37 @@ impl Subscription {
         }
     }
 
-    /// Records that `status` (last changed at `commit`) is being yielded;
-    /// false when it was yielded already.
-    fn remember(&mut self, status: &SegmentStatus, commit: u64) -> bool {
+    /// Records that `status` is being yielded; false when it (or a newer
+    /// one) was yielded already.
+    fn remember(&mut self, status: &SegmentStatus) -> bool {
         let key = (status.space.clone(), status.segment.clone());
+        let seen = version(status);
         match self.known.get(&key) {
-            Some(&known) if known >= commit => false,
+            Some(&(last, first)) if seen.0 <= last && seen.1 <= first => false,
             _ => {
-                self.known.insert(key, commit);
+                self.known.insert(key, seen);
                 true
             }
         }
     }
+}
+
+/// A status's version: produces only raise the last sequence and trims only
+/// the first, so a status is newer exactly when one of them is higher (this
+/// holds across writers, whose commit numbers are not comparable).
+fn version(status: &SegmentStatus) -> (u64, u64) {
+    (status.last_sequence, status.first_sequence)
+}
+
+/// Resolves at the next multi-writer poll tick; never without polls (or
+/// once they stop).
+async fn poll_tick(polls: Option<&mut watch::Receiver<u64>>) {
+    if let Some(polls) = polls
+        && polls.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// Resolves once the store's writer has stopped.

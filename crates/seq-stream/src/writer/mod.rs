@@ -21,6 +21,14 @@ use crate::error::Error;
 use crate::handoff::Handoff;
 use crate::meta;
 
+/// Commit numbers a multi-writer store reserves at a time (one
+/// compare-and-set on the oracle record per this many commits).
+pub(crate) const ORACLE_BLOCK: u64 = 4096;
+
+/// Times a multi-writer group is prepared again after losing a race to
+/// another writer before its requests fail with [`Error::Conflict`].
+pub(crate) const MAX_ATTEMPTS: u32 = 24;
+
 /// What the writer owns. Only the writer thread touches it.
 pub(crate) struct Writer {
     pub(crate) storage: Arc<dyn Storage>,
@@ -32,9 +40,30 @@ pub(crate) struct Writer {
     pub(crate) applied: watch::Sender<u64>,
     /// Highest commit number known durable.
     pub(crate) durable: watch::Sender<u64>,
+    /// Bumped after every applied group (see `Store::watch_changes`).
+    pub(crate) changes: Arc<watch::Sender<u64>>,
     /// Set after a storage failure that leaves durability unknown; every
     /// later request fails with it until the store is reopened.
     pub(crate) failed: Option<String>,
+    /// The backend's batch limits: a group that would exceed them is cut
+    /// and its rest committed in the next batch.
+    pub(crate) limits: seq_storage::Capabilities,
+    /// Multi-writer mode: reads are pinned, conflicts retried, commit numbers
+    /// reserved in blocks.
+    pub(crate) multi: bool,
+    /// Multi-writer mode: commit numbers up to here are reserved for this
+    /// writer (the oracle record holds the store-wide reservation end).
+    pub(crate) oracle_end: u64,
+}
+
+/// How one attempt at a group ended.
+enum Attempt {
+    /// Every request was answered except these, which did not fit in the
+    /// backend's batch limits: they form the next group.
+    Done(Vec<Request>),
+    /// Another writer changed something the group read (multi-writer mode):
+    /// these requests must be prepared again.
+    Lost(Vec<Request>, seq_storage::Error),
 }
 
 impl Writer {
@@ -46,8 +75,47 @@ impl Writer {
         tracing::debug!("seq writer stopped");
     }
 
-    /// Commits one group: number, prepare, one batch, then acknowledge.
+    /// Commits one group: number, prepare, one batch, then acknowledge. In
+    /// multi-writer mode a group that loses a race is prepared again from
+    /// fresh reads, with a growing randomised pause, up to
+    /// [`MAX_ATTEMPTS`] times.
     pub(crate) fn commit_group(&mut self, group: Vec<Request>) {
+        let mut group = if self.multi {
+            refuse_caller_seqnums(group)
+        } else {
+            group
+        };
+        let mut attempt = 1;
+        loop {
+            match self.attempt(group) {
+                Attempt::Done(rest) if rest.is_empty() => return,
+                Attempt::Done(rest) => {
+                    attempt = 1;
+                    group = rest;
+                }
+                Attempt::Lost(rest, conflict) if attempt >= MAX_ATTEMPTS => {
+                    let error = Error::Conflict {
+                        what: format!(
+                            "lost {attempt} races in a row to other writers of the shared \
+                             storage ({conflict}); nothing was written, retry"
+                        ),
+                    };
+                    for request in rest {
+                        request.job.finish(Err(error.clone()));
+                    }
+                    return;
+                }
+                Attempt::Lost(rest, _) => {
+                    backoff(attempt);
+                    attempt += 1;
+                    group = rest;
+                }
+            }
+        }
+    }
+
+    /// One try at committing `group`.
+    fn attempt(&mut self, group: Vec<Request>) -> Attempt {
         if let Some(reason) = &self.failed {
             let error = Error::closed(format!(
                 "an earlier storage failure left the store unwritable ({reason}); reopen it"
@@ -55,15 +123,30 @@ impl Writer {
             for request in group {
                 request.job.finish(Err(error.clone()));
             }
-            return;
+            return Attempt::Done(Vec::new());
         }
-
         let timestamp = seq_core::next_group_timestamp(self.last_timestamp, now_micros());
+        let oracle_before = self.oracle;
         let mut overlay = Overlay::default();
+        let reserved = if self.multi {
+            match self.reserve(&mut overlay, group.len()) {
+                Ok(reserved) => reserved,
+                Err(error) => {
+                    for request in group {
+                        request.job.finish(Err(error.clone()));
+                    }
+                    return Attempt::Done(Vec::new());
+                }
+            }
+        } else {
+            None
+        };
+        let oracle_reserved = self.oracle;
         let mut accepted = Vec::with_capacity(group.len());
+        let mut deferred = Vec::new();
         let mut sync = false;
-        let oracle_before = self.oracle.current();
-        for mut request in group {
+        let mut requests = group.into_iter();
+        while let Some(mut request) = requests.next() {
             let oracle_at_request = self.oracle;
             let commit = match self.oracle.assign(request.options.seqnum) {
                 Ok(commit) => commit,
@@ -72,10 +155,25 @@ impl Writer {
                     continue;
                 }
             };
-            let mut tx = GroupTx::new(&*self.storage, &overlay, commit, timestamp, &self.node);
+            let mut tx = GroupTx::new(
+                &*self.storage,
+                &overlay,
+                commit,
+                timestamp,
+                &self.node,
+                self.multi,
+            );
             match request.job.prepare(&mut tx) {
                 Ok(()) => {
                     let own = tx.into_overlay();
+                    if !accepted.is_empty() && !overlay.fits_with(&own, &self.limits) {
+                        // Full: this request and the rest go in the next
+                        // batch, prepared afresh; its number goes back.
+                        self.oracle = oracle_at_request;
+                        deferred.push(request);
+                        deferred.extend(requests);
+                        break;
+                    }
                     overlay.absorb(own);
                     sync |= request.options.await_durable;
                     accepted.push((request, commit));
@@ -91,19 +189,22 @@ impl Writer {
                 }
             }
         }
-        if accepted.is_empty() && self.oracle.current() == oracle_before {
-            return;
+        if accepted.is_empty() && self.oracle.current() == oracle_reserved.current() {
+            // Nothing to write; a reservation made for this group is not.
+            self.oracle = oracle_before;
+            return Attempt::Done(deferred);
         }
 
-        // The oracle's high-water mark travels with the batch, so a reopen
-        // never reissues a number that was handed out (consumed numbers
-        // included).
-        overlay.put_internal(
-            Bytes::from(meta::commit_key()),
-            meta::encode_commit(self.oracle.current()),
-        );
-        debug_assert!(!overlay.is_empty());
-        let durability = if sync {
+        if !self.multi {
+            // The oracle's high-water mark travels with the batch, so a
+            // reopen never reissues a number that was handed out (consumed
+            // numbers included). In multi-writer mode the reservation does.
+            overlay.put_internal(
+                Bytes::from(meta::commit_key()),
+                meta::encode_counter(self.oracle.current()),
+            );
+        }
+        let durability = if sync || reserved.is_some() {
             Durability::Sync
         } else {
             Durability::Buffered
@@ -111,6 +212,10 @@ impl Writer {
         match self.storage.write(overlay.into_batch(), durability) {
             Ok(()) => {
                 self.last_timestamp = timestamp;
+                if let Some(end) = reserved {
+                    self.oracle_end = end;
+                }
+                self.changes.send_modify(|n| *n = n.wrapping_add(1));
                 let top = accepted.last().map(|(_, commit)| *commit);
                 if let Some(top) = top {
                     self.applied.send_replace(top);
@@ -125,6 +230,12 @@ impl Writer {
                         durable: sync,
                     }));
                 }
+                Attempt::Done(deferred)
+            }
+            Err(conflict @ seq_storage::Error::Conflict { .. }) if self.multi => {
+                self.oracle = oracle_before;
+                let retry = accepted.into_iter().map(|(request, _)| request);
+                Attempt::Lost(retry.chain(deferred).collect(), conflict)
             }
             Err(storage_error) => {
                 let poisons = !matches!(
@@ -136,12 +247,73 @@ impl Writer {
                     tracing::error!(%error, "seq writer: storage failed; refusing writes until reopen");
                     self.failed = Some(error.to_string());
                 }
+                if self.multi {
+                    self.oracle = oracle_before;
+                }
                 for (request, _) in accepted {
                     request.job.finish(Err(error.clone()));
                 }
+                Attempt::Done(deferred)
             }
         }
     }
+
+    /// Multi-writer mode: makes sure `n` commit numbers are reserved for this
+    /// writer, reserving the next block of the store-wide oracle record in
+    /// this group's batch (pinned, so two writers never reserve the same
+    /// block). Returns the new reservation end when the batch carries one.
+    fn reserve(&mut self, overlay: &mut Overlay, n: usize) -> Result<Option<u64>, Error> {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        if self.oracle.current().saturating_add(n) <= self.oracle_end {
+            return Ok(None);
+        }
+        let key = Bytes::from(meta::commit_key());
+        let stored = match overlay.read_internal(&*self.storage, &key, true)? {
+            Some(bytes) => meta::decode_counter(&key, &bytes)?,
+            None => 0,
+        };
+        let base = stored.max(self.oracle.current());
+        let end = base.saturating_add(n.max(ORACLE_BLOCK));
+        overlay.put_internal(key, meta::encode_counter(end));
+        self.oracle = CommitOracle::new(base);
+        Ok(Some(end))
+    }
+}
+
+/// Multi-writer mode refuses caller-supplied commit numbers: "above the
+/// store-wide maximum" has no meaning while other writers reserve numbers
+/// concurrently. Fails those requests and returns the rest.
+fn refuse_caller_seqnums(group: Vec<Request>) -> Vec<Request> {
+    let mut rest = Vec::with_capacity(group.len());
+    for request in group {
+        if request.options.seqnum == 0 {
+            rest.push(request);
+        } else {
+            let seqnum = request.options.seqnum;
+            request.job.finish(Err(Error::invalid(format!(
+                "a caller-supplied commit number ({seqnum}) needs a single-writer store; \
+                 this store shares its storage with other writers"
+            ))));
+        }
+    }
+    rest
+}
+
+/// Pauses before attempt `attempt + 1`: about 0.5–1 ms, doubling up to
+/// 32–64 ms, randomised so competing writers drift apart.
+fn backoff(attempt: u32) {
+    let ceiling = 1_000u64 << attempt.min(6);
+    let jitter = random_u64() % (ceiling / 2);
+    std::thread::sleep(std::time::Duration::from_micros(ceiling / 2 + jitter));
+}
+
+/// A cheap random number (not for security): the standard library's
+/// randomly keyed hasher.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_micros());
+    hasher.finish()
 }
 
 /// Microseconds since the Unix epoch (0 if the clock is before it).

@@ -2,12 +2,16 @@
 //! writes of earlier requests in the same group, and a private batch that
 //! joins the group's batch only if the request is accepted.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 use seq_storage::{KeyRange, ScanIter, ScanOptions, Storage, WriteBatch};
 
 use crate::error::Result;
+
+/// Room left in a batch for the writer's own commit record.
+const COMMIT_RECORD_ALLOWANCE: usize = 64;
 
 /// Point writes and range deletes not yet committed, in a form reads can
 /// consult.
@@ -16,6 +20,9 @@ pub(crate) struct Overlay {
     batch: WriteBatch,
     points: BTreeMap<Bytes, Option<Bytes>>,
     deleted_ranges: Vec<(Bytes, Bytes)>,
+    /// Keys whose stored value a precondition in `batch` pins (multi-writer
+    /// mode only).
+    guarded: HashSet<Bytes>,
 }
 
 impl Overlay {
@@ -62,6 +69,36 @@ impl Overlay {
         }
     }
 
+    /// Pins `key` to the value a read found in storage, so the batch fails
+    /// with a conflict if another writer changed it in the meantime. The
+    /// first read of a key in a group pins it; later reads see the same
+    /// value or the batch fails anyway.
+    fn guard(&mut self, key: &[u8], found: Option<&Bytes>) {
+        if self.guarded.contains(key) {
+            return;
+        }
+        let key = Bytes::copy_from_slice(key);
+        match found {
+            Some(value) => self.batch.require_equals(key.clone(), value.clone()),
+            None => self.batch.require_absent(key.clone()),
+        };
+        self.guarded.insert(key);
+    }
+
+    /// Whether this overlay plus `later` (plus one write of the writer's
+    /// own, its commit record) stays within the backend's batch limits.
+    pub(crate) fn fits_with(&self, later: &Overlay, limits: &seq_storage::Capabilities) -> bool {
+        let ops_ok = limits.max_batch_ops.is_none_or(|limit| {
+            let ops = self.batch.len() + later.batch.len() + 1;
+            let checks = self.batch.preconditions().len() + later.batch.preconditions().len() + 1;
+            ops.max(checks) <= limit
+        });
+        let bytes_ok = limits.max_batch_bytes.is_none_or(|limit| {
+            self.batch.byte_len() + later.batch.byte_len() + COMMIT_RECORD_ALLOWANCE <= limit
+        });
+        ops_ok && bytes_ok
+    }
+
     /// Adds `later`'s writes after this overlay's own.
     pub(crate) fn absorb(&mut self, later: Overlay) {
         for (start, end) in &later.deleted_ranges {
@@ -69,7 +106,26 @@ impl Overlay {
         }
         self.deleted_ranges.extend(later.deleted_ranges);
         self.points.extend(later.points);
+        self.guarded.extend(later.guarded);
         self.batch.extend(later.batch);
+    }
+
+    /// Reads `key` from storage for the writer itself, pinning the value
+    /// when `pin` is set (multi-writer mode).
+    pub(crate) fn read_internal(
+        &mut self,
+        storage: &dyn Storage,
+        key: &[u8],
+        pin: bool,
+    ) -> Result<Option<Bytes>> {
+        if let Some(value) = self.lookup(key) {
+            return Ok(value);
+        }
+        let found = storage.get(key)?;
+        if pin {
+            self.guard(key, found.as_ref());
+        }
+        Ok(found)
     }
 
     /// Adds a put made by the writer itself (not by a request).
@@ -81,10 +137,6 @@ impl Overlay {
     pub(crate) fn into_batch(self) -> WriteBatch {
         self.batch
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.batch.is_empty()
-    }
 }
 
 /// What a request sees and writes while the writer prepares it.
@@ -92,10 +144,20 @@ impl Overlay {
 /// Reads through [`GroupTx::get`] see committed data plus the writes of the
 /// requests accepted earlier in the same group, plus this request's own.
 /// Scans ([`GroupTx::scan_committed`]) see committed data only.
+///
+/// In multi-writer mode every value `get` reads from storage is pinned by a
+/// precondition in the batch (optimistic concurrency: the group commits only
+/// if nothing it read has changed, else the writer prepares it again).
+/// Scans are not pinned: what they read must be guarded by a key that is
+/// (a segment's entries by its status record, for example).
 pub(crate) struct GroupTx<'a> {
     storage: &'a dyn Storage,
     group: &'a Overlay,
     own: Overlay,
+    /// Multi-writer mode: pin what `get` reads.
+    pin_reads: bool,
+    /// Preconditions for the values `get` read from storage.
+    reads: RefCell<Overlay>,
     /// The commit number given to this request.
     pub(crate) commit: u64,
     /// The timestamp of this commit group (µs since the epoch, strictly
@@ -112,11 +174,14 @@ impl<'a> GroupTx<'a> {
         commit: u64,
         timestamp: u64,
         node: &'a str,
+        pin_reads: bool,
     ) -> Self {
         Self {
             storage,
             group,
             own: Overlay::default(),
+            pin_reads,
+            reads: RefCell::new(Overlay::default()),
             commit,
             timestamp,
             node,
@@ -131,7 +196,17 @@ impl<'a> GroupTx<'a> {
         if let Some(value) = self.group.lookup(key) {
             return Ok(value);
         }
-        Ok(self.storage.get(key)?)
+        let found = self.storage.get(key)?;
+        if self.pin_reads && !self.group.guarded.contains(key) {
+            self.reads.borrow_mut().guard(key, found.as_ref());
+        }
+        Ok(found)
+    }
+
+    /// Whether this store shares its storage with other writers (reads are
+    /// pinned; in-memory caches of stored state must not be trusted).
+    pub(crate) fn multi_writer(&self) -> bool {
+        self.pin_reads
     }
 
     /// Scans committed data only (not this group's pending writes).
@@ -158,7 +233,10 @@ impl<'a> GroupTx<'a> {
         self.own.delete_range(start.into(), end.into());
     }
 
+    /// This request's writes, preceded by the preconditions of its reads.
     pub(crate) fn into_overlay(self) -> Overlay {
-        self.own
+        let mut out = self.reads.into_inner();
+        out.absorb(self.own);
+        out
     }
 }

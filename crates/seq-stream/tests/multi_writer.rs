@@ -1,0 +1,434 @@
+//! Multi-writer mode on one in-process storage shared by several `Store`s
+//! (each with its own writer), the way several processes share an etcd
+//! cluster: numbers are never handed out twice, segments stay dense and in
+//! order, idempotency keys, leases and fencing hold across writers.
+//!
+//! The same guarantees on a real etcd cluster with separate processes are
+//! tested in `crates/seq-etcd` (it needs the cluster binaries).
+#![allow(clippy::unwrap_used)] // Helpers of tests: a failed unwrap is a test failure.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use seq_core::SequenceOptions;
+use seq_storage::{MemoryStorage, Storage};
+use seq_stream::{
+    Error, ProduceOptions, Record, SegmentQuery, SpaceQuery, Store, StoreOptions, WriteOptions,
+};
+
+/// `n` stores in multi-writer mode on one shared storage.
+fn stores(storage: &Arc<dyn Storage>, n: usize) -> Vec<Store> {
+    (0..n)
+        .map(|i| {
+            let mut options = StoreOptions::default();
+            options.shared = true;
+            options.node = format!("node-{i}");
+            options.poll_interval = Duration::from_millis(10);
+            Store::open_arc(storage.clone(), options).unwrap()
+        })
+        .collect()
+}
+
+fn shared_memory() -> Arc<dyn Storage> {
+    Arc::new(MemoryStorage::new())
+}
+
+fn blocks_of(size: u64) -> SequenceOptions {
+    SequenceOptions {
+        block_size: size,
+        ..SequenceOptions::default()
+    }
+}
+
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_sharing_a_sequence_never_hand_out_the_same_number() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 3);
+    // Small blocks: the stores keep reserving past each other.
+    stores[0]
+        .create_sequence("ids", blocks_of(16))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for store in &stores {
+        let seq = store.sequence("ids").await.unwrap();
+        for _ in 0..8 {
+            let seq = seq.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::with_capacity(300);
+                for i in 0..300 {
+                    if i % 50 == 0 {
+                        let range = seq.next_n(20).await.unwrap();
+                        got.extend(range.values());
+                    } else {
+                        got.push(seq.next().await.unwrap());
+                    }
+                }
+                got
+            }));
+        }
+    }
+    let mut all = HashSet::new();
+    for task in tasks {
+        let got = task.await.unwrap();
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "each task's numbers increase"
+        );
+        for value in got {
+            assert!(all.insert(value), "{value} handed out twice");
+        }
+    }
+    assert_eq!(all.len(), 24 * (294 + 6 * 20));
+
+    // A store opened afterwards continues above everything handed out.
+    for store in &stores {
+        store.close().await.unwrap();
+    }
+    let late = stores_after(&storage);
+    let next = late.sequence("ids").await.unwrap().next().await.unwrap();
+    assert!(next > *all.iter().max().unwrap());
+}
+
+fn stores_after(storage: &Arc<dyn Storage>) -> Store {
+    stores(storage, 1).pop().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closing_one_store_does_not_give_back_numbers_another_store_reserved_after_it() {
+    let storage = shared_memory();
+    let mut stores = stores(&storage, 2);
+    stores[0]
+        .create_sequence("ids", blocks_of(100))
+        .await
+        .unwrap();
+    let a = stores[0].sequence("ids").await.unwrap();
+    let b = stores[1].sequence("ids").await.unwrap();
+    let from_a = a.next().await.unwrap();
+    let from_b = b.next().await.unwrap();
+    assert!(from_b > from_a);
+    // A's reservation lies below B's: closing A must not shrink the stored
+    // reservation below B's block.
+    let a_store = stores.remove(0);
+    drop(a);
+    a_store.close().await.unwrap();
+    let c = stores_after(&storage);
+    let from_c = c.sequence("ids").await.unwrap().next().await.unwrap();
+    let from_b_again = b.next().await.unwrap();
+    assert!(from_c > from_b, "{from_c} vs {from_b}");
+    assert_ne!(from_c, from_b_again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gap_free_numbers_from_several_stores_are_dense_and_written_with_their_records() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 3);
+    stores[0]
+        .create_sequence("invoice", blocks_of(1))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for store in &stores {
+        let seq = store.sequence("invoice").await.unwrap();
+        for _ in 0..4 {
+            let seq = seq.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..25 {
+                    let n = seq
+                        .next_with(|n| vec![(format!("inv/{n:06}").into_bytes(), Bytes::from("x"))])
+                        .await
+                        .unwrap();
+                    got.push(n);
+                }
+                got
+            }));
+        }
+    }
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        for n in task.await.unwrap() {
+            assert!(all.insert(n), "{n} twice");
+        }
+    }
+    let expected: BTreeSet<i64> = (1..=300).collect();
+    assert_eq!(all, expected, "gap-free across stores: 1..=300, no gap");
+    let records = stores[1].scan_records(b"inv/").await.unwrap();
+    assert_eq!(records.len(), 300, "every number has its record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn producers_on_several_stores_keep_every_segment_dense_and_the_space_in_order() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 3);
+    let mut tasks = Vec::new();
+    for (s, store) in stores.iter().enumerate() {
+        for t in 0..8 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..20 {
+                    let segment = format!("seg-{}", (t + i) % 4);
+                    let payload = format!("{s}/{t}/{i}");
+                    let receipt = store
+                        .produce_receipt(
+                            "orders",
+                            &segment,
+                            vec![Record::new(payload.clone())],
+                            ProduceOptions::default(),
+                        )
+                        .await
+                        .unwrap();
+                    acked.push((segment, receipt.sequences[0], payload));
+                }
+                acked
+            }));
+        }
+    }
+    let mut acked: BTreeMap<(String, u64), String> = BTreeMap::new();
+    for task in tasks {
+        for (segment, seq, payload) in task.await.unwrap() {
+            assert!(
+                acked.insert((segment.clone(), seq), payload).is_none(),
+                "{segment}#{seq} acknowledged twice"
+            );
+        }
+    }
+    assert_eq!(acked.len(), 3 * 8 * 20);
+
+    // Every segment is dense from 1 and holds exactly what was acknowledged.
+    let reader = &stores[2];
+    for s in 0..4 {
+        let segment = format!("seg-{s}");
+        let mut stream = reader
+            .consume_segment("orders", &segment, SegmentQuery::default())
+            .unwrap();
+        let mut expected_seq = 1;
+        let mut last_ts = 0;
+        while let Some(entry) = stream.next().await.unwrap() {
+            assert_eq!(entry.sequence, expected_seq, "{segment} is dense");
+            assert!(entry.timestamp >= last_ts, "timestamps never decrease");
+            last_ts = entry.timestamp;
+            assert_eq!(
+                acked.get(&(segment.clone(), entry.sequence)),
+                Some(&String::from_utf8(entry.payload.to_vec()).unwrap())
+            );
+            expected_seq += 1;
+        }
+        let count = acked.keys().filter(|(seg, _)| *seg == segment).count();
+        assert_eq!(expected_seq - 1, count as u64);
+    }
+
+    // The space merge yields each entry once, in (timestamp, segment, seq)
+    // order, with each segment's sequences increasing.
+    let mut stream = reader
+        .consume_space("orders", SpaceQuery::default())
+        .unwrap();
+    let mut seen = 0;
+    let mut previous: Option<(u64, String, u64)> = None;
+    while let Some(entry) = stream.next().await.unwrap() {
+        let key = (entry.timestamp, entry.segment.to_string(), entry.sequence);
+        if let Some(previous) = &previous {
+            assert!(previous < &key, "{previous:?} then {key:?}");
+        }
+        previous = Some(key);
+        seen += 1;
+    }
+    assert_eq!(seen, acked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_on_one_store_sees_entries_produced_through_another() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 2);
+    let query = SpaceQuery {
+        follow: true,
+        ..SpaceQuery::default()
+    };
+    let mut follower = stores[0].consume_space("events", query).unwrap();
+    let producer = stores[1].clone();
+    let produce = tokio::spawn(async move {
+        for i in 0..30 {
+            producer
+                .produce(
+                    "events",
+                    "only",
+                    vec![Record::new(format!("e{i}"))],
+                    ProduceOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    for expected in 1..=30 {
+        let entry = within("follower", follower.next()).await.unwrap().unwrap();
+        assert_eq!(entry.sequence, expected);
+    }
+    produce.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_explicit_sequence_lost_to_another_store_is_a_mismatch_and_writes_nothing() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 2);
+    stores[0]
+        .produce(
+            "s",
+            "g",
+            vec![Record::new("first").with_sequence(1)],
+            ProduceOptions::default(),
+        )
+        .await
+        .unwrap();
+    let lost = stores[1]
+        .produce(
+            "s",
+            "g",
+            vec![Record::new("also first").with_sequence(1)],
+            ProduceOptions::default(),
+        )
+        .await;
+    assert!(
+        matches!(
+            lost,
+            Err(Error::SequenceMismatch {
+                expected: 2,
+                actual: 1
+            })
+        ),
+        "{lost:?}"
+    );
+    let status = stores[1].status("s", "g").await.unwrap();
+    assert_eq!(status.last_sequence, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_is_recognised_by_every_store() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 2);
+    let record = || Record::new("pay 10").with_idempotency_key("payment-7");
+    let first = stores[0]
+        .produce_receipt("p", "acct", vec![record()], ProduceOptions::default())
+        .await
+        .unwrap();
+    let retried = stores[1]
+        .produce_receipt("p", "acct", vec![record()], ProduceOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(first.appended, 1);
+    assert_eq!(retried.appended, 0);
+    assert_eq!(retried.sequences, first.sequences);
+    assert_eq!(retried.status.last_sequence, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_has_one_holder_across_stores_and_fences_the_previous_one() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 2);
+    let ttl = Duration::from_secs(30);
+    let held = stores[0].acquire_lease("leader", ttl).await.unwrap();
+    let refused = stores[1].acquire_lease("leader", ttl).await;
+    assert!(
+        matches!(refused, Err(Error::Conflict { .. })),
+        "{refused:?}"
+    );
+    let old_fence = held.fence();
+    held.release().await.unwrap();
+    let next = stores[1].acquire_lease("leader", ttl).await.unwrap();
+    assert!(next.token() > old_fence.token);
+    let stale = stores[0]
+        .produce(
+            "s",
+            "g",
+            vec![Record::new("from the old leader")],
+            ProduceOptions::default().with_fence(old_fence),
+        )
+        .await;
+    assert!(matches!(stale, Err(Error::Fenced { .. })), "{stale:?}");
+    stores[1]
+        .produce(
+            "s",
+            "g",
+            vec![Record::new("from the leader")],
+            ProduceOptions::default().with_fence(next.fence()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stores[0].status("s", "g").await.unwrap().last_sequence, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commit_numbers_are_unique_across_stores_and_reopens() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 3);
+    let mut tasks = Vec::new();
+    for store in &stores {
+        for _ in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut commits = Vec::new();
+                for _ in 0..25 {
+                    commits.push(store.flush().await.unwrap());
+                }
+                commits
+            }));
+        }
+    }
+    let mut all = HashSet::new();
+    for task in tasks {
+        for commit in task.await.unwrap() {
+            assert!(all.insert(commit), "commit {commit} given twice");
+        }
+    }
+    for store in &stores {
+        store.close().await.unwrap();
+    }
+    let late = stores_after(&storage);
+    let next = late.flush().await.unwrap();
+    assert!(next > *all.iter().max().unwrap());
+
+    // Caller-supplied commit numbers mean nothing with several writers.
+    let refused = late
+        .produce(
+            "s",
+            "g",
+            vec![Record::new("x")],
+            ProduceOptions::default().with_write(WriteOptions::durable().with_seqnum(u64::MAX / 2)),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::InvalidArgument { .. })),
+        "{refused:?}"
+    );
+    assert!(late.status("s", "g").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn advance_to_on_one_store_moves_every_later_block_past_the_value() {
+    let storage = shared_memory();
+    let stores = stores(&storage, 2);
+    stores[0]
+        .create_sequence("ids", blocks_of(10))
+        .await
+        .unwrap();
+    let a = stores[0].sequence("ids").await.unwrap();
+    let b = stores[1].sequence("ids").await.unwrap();
+    a.next().await.unwrap();
+    a.advance_to(1_000).await.unwrap();
+    assert_eq!(a.next().await.unwrap(), 1_001);
+    // B had no block yet: its first block lies past A's.
+    assert!(b.next().await.unwrap() > 1_001);
+    let backwards = a.advance_to(5).await;
+    assert!(
+        matches!(backwards, Err(Error::InvalidArgument { .. })),
+        "{backwards:?}"
+    );
+}
