@@ -1,10 +1,14 @@
-//! System prerequisites for building the whole workspace.
+//! System prerequisites for building and testing the whole workspace.
 //!
 //! RocksDB's bindings are generated at build time by bindgen, which loads
 //! libclang and needs clang's builtin headers (`stddef.h`); RocksDB itself is
 //! C++ and needs a C and C++ compiler. On Debian/Ubuntu those come from
-//! `libclang-dev` and `g++`. When they are missing and we run as root they are
-//! installed with apt-get; otherwise we stop and say what to install.
+//! `libclang-dev` and `g++`. seq-etcd's client (etcd-client) compiles etcd's
+//! protobuf definitions at build time with `protoc` (`protobuf-compiler`),
+//! which needs the well-known `google/protobuf/*.proto` files
+//! (`libprotobuf-dev`), and its tests run real etcd members (`etcd-server`).
+//! When they are missing and we run as root they are installed with apt-get;
+//! otherwise we stop and say what to install.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -45,16 +49,17 @@ pub(crate) fn ensure() -> Result<()> {
 
     if !is_root() {
         bail!(
-            "missing system prerequisites for building RocksDB:\n{list}\n\
+            "missing system prerequisites (RocksDB and etcd-client builds, etcd tests):\n{list}\n\
              install them with:\n    {install}{hint}"
         );
     }
     if cmd::which("apt-get").is_none() {
         bail!(
-            "missing system prerequisites for building RocksDB:\n{list}\n\
+            "missing system prerequisites (RocksDB and etcd-client builds, etcd tests):\n\
+             {list}\n\
              running as root, but apt-get is not available to install them; install \
-             libclang (with clang's headers) and a C++ compiler with this system's \
-             package manager, or set LIBCLANG_PATH"
+             them with this system's package manager (or set LIBCLANG_PATH, PROTOC, \
+             SEQ_ETCD_BIN)"
         );
     }
 
@@ -89,8 +94,9 @@ pub(crate) fn ensure() -> Result<()> {
 }
 
 /// Reports what is present and returns what is missing. Fails outright when
-/// an environment override (`LIBCLANG_PATH`, `CC`, `CXX`) points at nothing,
-/// since installing packages would not fix that.
+/// an environment override (`LIBCLANG_PATH`, `CC`, `CXX`, `PROTOC`,
+/// `SEQ_ETCD_BIN`) points at nothing, since installing packages would not fix
+/// that.
 fn check() -> Result<Vec<Missing>> {
     let mut missing = Vec::new();
 
@@ -113,7 +119,73 @@ fn check() -> Result<Vec<Missing>> {
             }),
         }
     }
+
+    match protoc()? {
+        Some(path) => eprintln!("prereq: protoc: {}", path.display()),
+        None => missing.push(Missing {
+            what: "protoc (etcd-client compiles etcd's protobuf definitions with it)".to_owned(),
+            package: "protobuf-compiler",
+        }),
+    }
+    let descriptor = Path::new(WELL_KNOWN_PROTOS).join("google/protobuf/descriptor.proto");
+    if descriptor.is_file() {
+        eprintln!("prereq: protobuf well-known types: {WELL_KNOWN_PROTOS}");
+    } else {
+        missing.push(Missing {
+            what: format!(
+                "protobuf's well-known types ({} is missing; etcd's protos import them)",
+                descriptor.display()
+            ),
+            package: "libprotobuf-dev",
+        });
+    }
+    match etcd()? {
+        Some(path) => eprintln!("prereq: etcd: {}", path.display()),
+        None => missing.push(Missing {
+            what: format!("etcd ({DEFAULT_ETCD}; seq-etcd's tests run a local cluster)"),
+            package: "etcd-server",
+        }),
+    }
     Ok(missing)
+}
+
+/// Where Debian's libprotobuf-dev puts `google/protobuf/*.proto`, which protoc
+/// finds by itself.
+const WELL_KNOWN_PROTOS: &str = "/usr/include";
+
+/// The etcd binary seq-etcd's test clusters run unless `SEQ_ETCD_BIN` is set
+/// (Debian's etcd-server installs it).
+const DEFAULT_ETCD: &str = "/usr/bin/etcd";
+
+/// protoc named by `$PROTOC` (which prost-build honours), or on `$PATH`.
+fn protoc() -> Result<Option<PathBuf>> {
+    if let Some(path) = std::env::var_os("PROTOC").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!(
+                "PROTOC={} is not a file; fix it or unset it",
+                path.display()
+            );
+        }
+        return Ok(Some(path));
+    }
+    Ok(cmd::which("protoc"))
+}
+
+/// The etcd binary named by `$SEQ_ETCD_BIN`, or [`DEFAULT_ETCD`].
+fn etcd() -> Result<Option<PathBuf>> {
+    if let Some(path) = std::env::var_os("SEQ_ETCD_BIN").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!(
+                "SEQ_ETCD_BIN={} is not a file; fix it or unset it",
+                path.display()
+            );
+        }
+        return Ok(Some(path));
+    }
+    let path = PathBuf::from(DEFAULT_ETCD);
+    Ok(path.is_file().then_some(path))
 }
 
 /// Finds libclang and clang's builtin headers. The inner `Ok` describes what
