@@ -6,7 +6,9 @@
 //! `seq-bench run --backend B` once per backend with its JSON stdout saved
 //! to `target/bench/B.json`, then `seq-bench report` prints a markdown
 //! table per backend, writes the SVG chart and, with `--json`, the combined
-//! data.
+//! data. `--backend etcd` instead runs `seq-bench etcd` (feature `etcd`):
+//! a local 3-member etcd cluster, three stores at once beside the raw etcd
+//! transaction rate, its JSON saved to `target/bench/etcd.json`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,8 +24,11 @@ pub(crate) enum Backend {
     Redb,
     /// The RocksDB backend (builds RocksDB's C++).
     Rocksdb,
-    /// Both, one process each, then one report.
+    /// Both embedded backends, one process each, then one report.
     All,
+    /// A local 3-member etcd cluster (Debian's etcd-server), three stores
+    /// at once.
+    Etcd,
 }
 
 impl Backend {
@@ -32,6 +37,7 @@ impl Backend {
             Self::Redb => &["redb"],
             Self::Rocksdb => &["rocksdb"],
             Self::All => &["redb", "rocksdb"],
+            Self::Etcd => &["etcd"],
         }
     }
 
@@ -58,6 +64,9 @@ pub(crate) fn run(opts: &Options) -> Result<()> {
     let root = cmd::workspace_root();
     let out_dir = root.join("target").join("bench");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    if opts.backend == Backend::Etcd {
+        return run_etcd(opts, &out_dir);
+    }
     let features: &[&str] = if opts.backend.needs_rocksdb() {
         &["--features", "rocksdb"]
     } else {
@@ -107,6 +116,26 @@ pub(crate) fn run(opts: &Options) -> Result<()> {
         opts.backend.names().join(" + "),
         cmd::human(measured)
     );
+    Ok(())
+}
+
+/// `--backend etcd`: `seq-bench etcd`, whose table goes to stderr and JSON
+/// to `target/bench/etcd.json` (and `--json`, when given).
+fn run_etcd(opts: &Options, out_dir: &Path) -> Result<()> {
+    crate::prereq::ensure()?;
+    let mut run = cmd::cargo();
+    run.args(["run", "--quiet", "--release", "-p", "seq-bench"])
+        .args(["--features", "etcd", "--", "etcd"]);
+    if opts.quick {
+        run.arg("--quick");
+    }
+    let path = out_dir.join("etcd.json");
+    let started = std::time::Instant::now();
+    capture(&mut run, &path)?;
+    if let Some(json) = &opts.json {
+        std::fs::copy(&path, json).with_context(|| format!("writing {}", json.display()))?;
+    }
+    println!("bench: etcd measured in {}", cmd::human(started.elapsed()));
     Ok(())
 }
 

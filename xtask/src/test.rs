@@ -97,7 +97,12 @@ fn run_steps(opts: Options, steps: &mut Vec<Step>) -> Result<()> {
     }
 
     step(steps, "test", || {
-        cmd::run(cmd::cargo().args(["test", "--workspace", "--all-features"]))
+        // `--profile dev`: `cargo test` otherwise builds every dependency
+        // again under the `test` profile's name, RocksDB's C++ included
+        // (about ten minutes on two cores), although the profiles are the
+        // same; with it, the tests share the artifacts of clippy (check
+        // mode runs the same build scripts) and of the crash harness.
+        cmd::run(cmd::cargo().args(["test", "--workspace", "--all-features", "--profile", "dev"]))
     })?;
 
     if opts.no_loom {

@@ -1,9 +1,14 @@
 //! `seq-bench`: the measuring half of `cargo xtask bench`.
 //!
-//! * `seq-bench run --backend redb|rocksdb [--quick]` runs every workload
-//!   for one backend in this (release-built) process, on fresh stores in a
-//!   temporary directory, and prints the results as JSON on stdout
-//!   (progress goes to stderr).
+//! * `seq-bench run --backend redb|rocksdb [--quick] [--only SECTION...]`
+//!   runs every workload (or those of the sections named) for one backend
+//!   in this (release-built) process, on fresh stores in a temporary
+//!   directory, and prints the results as JSON on stdout (progress goes to
+//!   stderr). The memory section re-runs this binary as a child that only
+//!   consumes, to measure its peak RSS.
+//! * `seq-bench etcd [--quick]` (feature `etcd`) starts a local 3-member
+//!   etcd cluster and measures three stores at once beside the raw etcd
+//!   transaction rate.
 //! * `seq-bench report FILE...` reads such results and prints a markdown
 //!   table per backend (absolute figures, ratios to the baselines, records
 //!   per sync), writes the SVG chart of produce throughput against the
@@ -11,7 +16,11 @@
 //!
 //! Nothing here asserts a speed; the tests only cover formatting.
 
+#[cfg(feature = "etcd")]
+mod etcd;
+mod memory;
 mod model;
+mod procfs;
 mod report;
 mod run;
 
@@ -44,6 +53,31 @@ enum Command {
         /// should be on the disk you care about, not a tmpfs).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Run only these sections (repeat or separate with commas).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<run::Section>,
+    },
+    /// The memory workload's child: consume the filled segment of the store
+    /// in `dir` and print its peak RSS as JSON.
+    #[command(hide = true)]
+    ConsumeChild {
+        /// The backend of the store.
+        #[arg(long, value_enum)]
+        backend: run::Backend,
+        /// The store's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Open redb with this cache size (bytes) instead of its default.
+        #[arg(long)]
+        redb_cache: Option<usize>,
+    },
+    /// seq on a local 3-member etcd cluster, three stores at once, beside
+    /// the raw etcd transaction rate (needs the `etcd` feature).
+    #[cfg(feature = "etcd")]
+    Etcd {
+        /// 3-second windows instead of 10.
+        #[arg(long)]
+        quick: bool,
     },
     /// Print markdown tables and write the chart from `run` outputs.
     Report {
@@ -65,8 +99,16 @@ fn main() {
             backend,
             quick,
             dir,
-        } => run_command(backend, quick, dir),
+            only,
+        } => run_command(backend, quick, &only, dir),
+        Command::ConsumeChild {
+            backend,
+            dir,
+            redb_cache,
+        } => memory::child(backend, &dir, redb_cache),
         Command::Report { inputs, json, svg } => report_command(&inputs, json, &svg),
+        #[cfg(feature = "etcd")]
+        Command::Etcd { quick } => etcd::run(quick),
     };
     if let Err(err) = result {
         eprintln!("seq-bench: error: {err:#}");
@@ -74,7 +116,12 @@ fn main() {
     }
 }
 
-fn run_command(backend: run::Backend, quick: bool, dir: Option<PathBuf>) -> Result<()> {
+fn run_command(
+    backend: run::Backend,
+    quick: bool,
+    only: &[run::Section],
+    dir: Option<PathBuf>,
+) -> Result<()> {
     let temp = match &dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -87,7 +134,7 @@ fn run_command(backend: run::Backend, quick: bool, dir: Option<PathBuf>) -> Resu
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let report = runtime.block_on(run::run(backend, quick, temp.path()))?;
+    let report = runtime.block_on(run::run(backend, quick, only, temp.path()))?;
     drop(runtime);
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");

@@ -14,6 +14,10 @@ pub(crate) struct BackendReport {
     pub(crate) fdatasync_per_sec: f64,
     /// Wall time of the whole run, setup included.
     pub(crate) total_seconds: f64,
+    /// The machine's 1-minute load average when the run started and ended
+    /// (other work on the machine skews wall-time figures).
+    #[serde(default)]
+    pub(crate) load: Option<(f64, f64)>,
     /// One row per workload, in run order.
     pub(crate) rows: Vec<Row>,
 }
@@ -46,6 +50,14 @@ pub(crate) struct Row {
     pub(crate) payload: Option<u64>,
     /// Latency percentiles, for the latency workloads.
     pub(crate) latency: Option<Latency>,
+    /// Peak memory, for the memory workload.
+    #[serde(default)]
+    pub(crate) memory: Option<Memory>,
+    /// CPU time of every thread of the process during the measured part,
+    /// in seconds, where measured (the consume workloads): read-ahead can
+    /// make wall time shorter than CPU time.
+    #[serde(default)]
+    pub(crate) cpu_s: Option<f64>,
     /// This row compared with its baselines.
     pub(crate) ratios: Vec<Ratio>,
 }
@@ -61,6 +73,24 @@ pub(crate) struct Latency {
     pub(crate) p99_us: f64,
     /// Mean.
     pub(crate) mean_us: f64,
+}
+
+/// What the memory workload measured: its child process's RSS.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Memory {
+    /// Payload size of the segment consumed, MiB.
+    pub(crate) segment_mib: f64,
+    /// RSS once the store was open, just before the consume, MiB.
+    pub(crate) start_rss_mib: f64,
+    /// Peak RSS (VmHWM) of the process, MiB.
+    pub(crate) peak_rss_mib: f64,
+    /// Whether the high-water mark was reset before the consume (else the
+    /// peak also covers opening the store).
+    pub(crate) hwm_reset: bool,
+    /// Most entries the stream held at once.
+    pub(crate) max_held_entries: u64,
+    /// The goal for the peak, MiB.
+    pub(crate) goal_mib: f64,
 }
 
 /// A row's figure divided by a baseline row's figure.

@@ -71,6 +71,32 @@ fn result_cell(row: &Row) -> String {
         let mib = row.bytes as f64 / f64::from(1u32 << 20) / row.elapsed_s.max(f64::MIN_POSITIVE);
         let _ = write!(cell, " ({mib:.1} MiB/s)");
     }
+    if let Some(cpu) = row.cpu_s.filter(|_| row.ops > 0) {
+        let unit = match row.unit.as_str() {
+            "entries" => "entry",
+            unit => unit.strip_suffix('s').unwrap_or(unit),
+        };
+        let _ = write!(cell, "; CPU {:.0} ns/{unit}", cpu * 1e9 / row.ops as f64);
+    }
+    if let Some(memory) = row.memory {
+        let _ = write!(
+            cell,
+            "; peak RSS {:.1} MiB{} (goal ≤ {:.0} MiB{}; {:.1} MiB before the consume)",
+            memory.peak_rss_mib,
+            if memory.hwm_reset {
+                ""
+            } else {
+                " incl. opening"
+            },
+            memory.goal_mib,
+            if memory.peak_rss_mib <= memory.goal_mib {
+                ", met"
+            } else {
+                ", missed"
+            },
+            memory.start_rss_mib
+        );
+    }
     cell
 }
 
@@ -79,11 +105,15 @@ pub(crate) fn markdown(report: &BackendReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### {} ({} run, {:.0} s, fdatasync {}/s)\n",
+        "### {} ({} run, {:.0} s, fdatasync {}/s{})\n",
         report.backend,
         if report.quick { "quick" } else { "full" },
         report.total_seconds,
-        si(report.fdatasync_per_sec)
+        si(report.fdatasync_per_sec),
+        report
+            .load
+            .map(|(start, end)| format!(", load {start:.1} → {end:.1}"))
+            .unwrap_or_default()
     );
     out.push_str("| workload | result | baseline | ratio | per sync |\n");
     out.push_str("|---|---|---|---|---|\n");
@@ -354,6 +384,8 @@ mod tests {
             concurrency: None,
             payload: None,
             latency: None,
+            memory: None,
+            cpu_s: None,
             ratios: Vec::new(),
         }
     }
@@ -364,6 +396,7 @@ mod tests {
             quick: true,
             fdatasync_per_sec: 512.0,
             total_seconds: 42.4,
+            load: None,
             rows,
         }
     }
@@ -416,6 +449,36 @@ mod tests {
         assert_eq!(
             lines[6],
             "| follow latency | p50 2.10 ms / p99 4.57 ms | — | — |  |"
+        );
+    }
+
+    #[test]
+    fn markdown_shows_load_cpu_time_and_peak_memory() {
+        let mut consume = row("consume_segment", 2_000_000.0);
+        consume.unit = "entries".into();
+        consume.cpu_s = Some(0.000_4); // 1000 entries: 400 ns each
+        let mut memory = row("consume_memory", 100_000.0);
+        memory.unit = "entries".into();
+        memory.memory = Some(crate::model::Memory {
+            segment_mib: 1024.0,
+            start_rss_mib: 5.5,
+            peak_rss_mib: 51.25,
+            hwm_reset: true,
+            max_held_entries: 1018,
+            goal_mib: 64.0,
+        });
+        let mut report = report("redb", vec![consume, memory]);
+        report.load = Some((0.5, 1.25));
+        let table = markdown(&report);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "### redb (quick run, 42 s, fdatasync 512/s, load 0.5 → 1.2)"
+        );
+        assert!(lines[4].contains("2.00 M entries/s; CPU 400 ns/entry |"));
+        assert!(
+            lines[5]
+                .contains("; peak RSS 51.2 MiB (goal ≤ 64 MiB, met; 5.5 MiB before the consume)")
         );
     }
 

@@ -37,7 +37,7 @@ impl Backend {
     }
 
     /// Opens a store of this backend in `dir` (created if needed).
-    fn open(self, dir: &Path) -> Result<Store> {
+    pub(crate) fn open(self, dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         match self {
             Self::Redb => Ok(Store::open_redb(dir)?),
@@ -59,6 +59,25 @@ impl Backend {
     }
 }
 
+/// The groups of workloads a run can be limited to (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Section {
+    /// The machine's fdatasync rate.
+    Machine,
+    /// Raw backend baselines (commits, batches, range scan, naive counter).
+    Raw,
+    /// Sequences: allocation, durable `next()`, group commit.
+    Sequences,
+    /// Produce throughput against raw synced batches.
+    Produce,
+    /// consume_segment and consume_space against raw scans of the same keys.
+    Consume,
+    /// Follow latency.
+    Follow,
+    /// Peak RSS of a child process consuming one large segment.
+    Memory,
+}
+
 /// Producer counts of the produce workloads (and the chart's x axis).
 pub(crate) const PRODUCERS: [usize; 4] = [1, 4, 16, 64];
 /// Payload sizes of the produce workloads.
@@ -75,6 +94,8 @@ struct Plan {
     consume_entries: usize,
     /// Follow-latency samples.
     follow_samples: usize,
+    /// Payload bytes of the segment the memory workload consumes.
+    memory_bytes: u64,
 }
 
 impl Plan {
@@ -86,6 +107,7 @@ impl Plan {
             scan_entries: 200_000 * u64::from(k),
             consume_entries: 100_000 * k as usize,
             follow_samples: if quick { 200 } else { 1000 },
+            memory_bytes: if quick { 256 << 20 } else { 1 << 30 },
         }
     }
 }
@@ -161,7 +183,7 @@ where
 
 /// Collects rows and resolves baselines by id.
 #[derive(Debug, Default)]
-struct Rows(Vec<Row>);
+pub(crate) struct Rows(Vec<Row>);
 
 impl Rows {
     fn get(&self, id: &str) -> Option<&Row> {
@@ -170,7 +192,7 @@ impl Rows {
 
     /// Adds `row`, comparing it with the rows `baselines` (by id) already
     /// added, and echoes it to stderr.
-    fn push(&mut self, mut row: Row, baselines: &[&str]) {
+    pub(crate) fn push(&mut self, mut row: Row, baselines: &[&str]) {
         for id in baselines {
             let Some(base) = self.get(id) else { continue };
             let ratio = match (row.latency, base.latency) {
@@ -185,20 +207,30 @@ impl Rows {
             });
         }
         eprintln!(
-            "  {:<48} {:>14.0} {}/s{}",
+            "  {:<48} {:>14.0} {}/s{}{}{}{}",
             row.name,
             row.per_sec,
             row.unit,
             row.latency
                 .map(|l| format!(" (p50 {:.0} µs, p99 {:.0} µs)", l.p50_us, l.p99_us))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            row.memory
+                .map(|m| format!(" (peak RSS {:.1} MiB)", m.peak_rss_mib))
+                .unwrap_or_default(),
+            row.cpu_s
+                .map(|cpu| format!(" (CPU {:.0} ns/entry)", cpu * 1e9 / row.ops.max(1) as f64))
+                .unwrap_or_default(),
+            row.ratios
+                .iter()
+                .map(|r| format!(" {:.2}× {}", r.ratio, r.baseline))
+                .collect::<String>()
         );
         self.0.push(row);
     }
 }
 
 /// Builds a row from the common parts of a measurement.
-fn row(
+pub(crate) fn row(
     id: impl Into<String>,
     name: impl Into<String>,
     unit: &str,
@@ -220,6 +252,8 @@ fn row(
         concurrency: None,
         payload: None,
         latency: None,
+        memory: None,
+        cpu_s: None,
         ratios: Vec::new(),
     }
 }
@@ -245,9 +279,16 @@ fn fetch_add(count: u64) -> Duration {
     started.elapsed()
 }
 
-/// Runs every workload on `backend` under `dir` and returns the report.
-pub(crate) async fn run(backend: Backend, quick: bool, dir: &Path) -> Result<BackendReport> {
+/// Runs the workloads of the sections in `only` (every section when it is
+/// empty) on `backend` under `dir` and returns the report.
+pub(crate) async fn run(
+    backend: Backend,
+    quick: bool,
+    only: &[Section],
+    dir: &Path,
+) -> Result<BackendReport> {
     let started = Instant::now();
+    let load_start = crate::procfs::load_average();
     let name = backend.as_str();
     eprintln!(
         "seq-bench: {name}{} in {}",
@@ -257,73 +298,79 @@ pub(crate) async fn run(backend: Backend, quick: bool, dir: &Path) -> Result<Bac
     let plan = Plan::new(quick);
     let target = plan.target;
     let mut rows = Rows::default();
+    let want = |section| only.is_empty() || only.contains(&section);
 
     // The machine.
-    let [m] = time_boxed(target, 20, |n| async move {
-        let m = baseline::fdatasync_rate(dir, n)?;
-        Ok([Sample::new(m.ops, m.bytes, m.elapsed)])
-    })
-    .await?;
-    rows.push(
-        sample_row("fdatasync", "machine: fdatasync (4 KiB)", "syncs", m),
-        &[],
-    );
-    let fsync_rate = m.ops as f64 / m.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+    let mut fsync_rate = 0.0;
+    if want(Section::Machine) {
+        let [m] = time_boxed(target, 20, |n| async move {
+            let m = baseline::fdatasync_rate(dir, n)?;
+            Ok([Sample::new(m.ops, m.bytes, m.elapsed)])
+        })
+        .await?;
+        rows.push(
+            sample_row("fdatasync", "machine: fdatasync (4 KiB)", "syncs", m),
+            &[],
+        );
+        fsync_rate = m.ops as f64 / m.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+    }
 
     // Raw backend baselines, on a storage of their own.
     let raw_storage = backend.raw_storage(&dir.join("raw")).await?;
     let raw = &*raw_storage;
-    let [m] = time_boxed(target, 20, |n| async move {
-        let m = baseline::synced_single_commits(raw, n)?;
-        Ok([Sample::new(m.ops, m.bytes, m.elapsed).synced(m.ops)])
-    })
-    .await?;
-    rows.push(
-        sample_row(
-            "raw_single_commit",
-            "raw: synced single-key commit",
-            "commits",
-            m,
-        ),
-        &["fdatasync"],
-    );
-    let [m] = time_boxed(target, 2, |n| async move {
-        let m = baseline::synced_batch_1000(raw, n)?;
-        Ok([Sample::new(m.ops, m.bytes, m.elapsed).synced(n)])
-    })
-    .await?;
-    rows.push(
-        sample_row("raw_batch_1000", "raw: synced 1000-key batch", "keys", m),
-        &["raw_single_commit"],
-    );
-    baseline::load_scan_range(raw, plan.scan_entries, 100)?;
-    let m = best_of(3, || {
-        baseline::scan_loaded_range(raw, plan.scan_entries)
-            .map(|m| Sample::new(m.ops, m.bytes, m.elapsed))
-    })?;
-    rows.push(
-        sample_row(
-            "raw_range_scan",
-            "raw: range scan (100 B values)",
-            "keys",
-            m,
-        ),
-        &[],
-    );
-    let [m] = time_boxed(target, 20, |n| async move {
-        let m = sequence_bench::naive_synced_counter(raw, n)?;
-        Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.ops)])
-    })
-    .await?;
-    rows.push(
-        sample_row(
-            "naive_synced_counter",
-            "raw: naive synced counter",
-            "numbers",
-            m,
-        ),
-        &["raw_single_commit"],
-    );
+    if want(Section::Raw) {
+        let [m] = time_boxed(target, 20, |n| async move {
+            let m = baseline::synced_single_commits(raw, n)?;
+            Ok([Sample::new(m.ops, m.bytes, m.elapsed).synced(m.ops)])
+        })
+        .await?;
+        rows.push(
+            sample_row(
+                "raw_single_commit",
+                "raw: synced single-key commit",
+                "commits",
+                m,
+            ),
+            &["fdatasync"],
+        );
+        let [m] = time_boxed(target, 2, |n| async move {
+            let m = baseline::synced_batch_1000(raw, n)?;
+            Ok([Sample::new(m.ops, m.bytes, m.elapsed).synced(n)])
+        })
+        .await?;
+        rows.push(
+            sample_row("raw_batch_1000", "raw: synced 1000-key batch", "keys", m),
+            &["raw_single_commit"],
+        );
+        baseline::load_scan_range(raw, plan.scan_entries, 100)?;
+        let m = best_of(3, || {
+            baseline::scan_loaded_range(raw, plan.scan_entries)
+                .map(|m| Sample::new(m.ops, m.bytes, m.elapsed))
+        })?;
+        rows.push(
+            sample_row(
+                "raw_range_scan",
+                "raw: range scan (100 B values)",
+                "keys",
+                m,
+            ),
+            &[],
+        );
+        let [m] = time_boxed(target, 20, |n| async move {
+            let m = sequence_bench::naive_synced_counter(raw, n)?;
+            Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.ops)])
+        })
+        .await?;
+        rows.push(
+            sample_row(
+                "naive_synced_counter",
+                "raw: naive synced counter",
+                "numbers",
+                m,
+            ),
+            &["raw_single_commit"],
+        );
+    }
 
     // The engine, on a counting storage so syncs can be attributed.
     let counting = {
@@ -335,120 +382,182 @@ pub(crate) async fn run(backend: Backend, quick: bool, dir: &Path) -> Result<Bac
     let counting = &*counting;
 
     // Sequences.
-    let [m] = time_boxed(target / 2, 1_000_000, |n| async move {
-        Ok([Sample::new(n, 0, fetch_add(n))])
-    })
-    .await?;
-    rows.push(
-        sample_row("fetch_add", "AtomicU64::fetch_add(1)", "numbers", m),
-        &[],
-    );
-    let [m] = time_boxed(target / 2, 1_000_000, |n| async move {
-        let m = sequence_bench::allocator_in_memory(4096, n);
-        Ok([Sample::new(m.ops, 0, m.elapsed)])
-    })
-    .await?;
-    rows.push(
-        sample_row(
-            "allocate_in_memory",
-            "seq: in-memory allocate(1)",
-            "numbers",
-            m,
-        ),
-        &["fetch_add"],
-    );
-    for (id, label, block, first, baselines) in [
-        (
-            "next_4096",
-            "seq: durable next(), block 4096",
-            4096,
-            100_000,
-            &["allocate_in_memory", "naive_synced_counter"][..],
-        ),
-        (
-            "next_block_1",
-            "seq: next(), block 1 (forced refills)",
-            1,
-            20,
-            &["naive_synced_counter"][..],
-        ),
-    ] {
-        let sequence = format!("bench-{id}");
-        let sequence = sequence.as_str();
-        let [m] = time_boxed(target, first, |n| async move {
-            let before = counting.syncs();
-            let m = sequence_bench::sequence_next(store, sequence, block, n).await?;
-            Ok([Sample::new(m.ops, 0, m.elapsed).synced(counting.syncs() - before)])
+    if want(Section::Sequences) {
+        let [m] = time_boxed(target / 2, 1_000_000, |n| async move {
+            Ok([Sample::new(n, 0, fetch_add(n))])
         })
         .await?;
-        rows.push(sample_row(id, label, "numbers", m), baselines);
-    }
-    for (writers, baseline) in [(1usize, "raw_single_commit"), (64, "group_commit_1")] {
-        let [m] = time_boxed(target, 5, |n| async move {
-            let m = sequence_bench::group_commit(store, writers, n, || counting.syncs()).await?;
-            Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.syncs.unwrap_or(0))])
-        })
-        .await?;
-        let mut r = sample_row(
-            format!("group_commit_{writers}"),
-            format!(
-                "seq: put_sequenced, {writers} writer{}",
-                if writers == 1 { "" } else { "s" }
-            ),
-            "records",
-            m,
+        rows.push(
+            sample_row("fetch_add", "AtomicU64::fetch_add(1)", "numbers", m),
+            &[],
         );
-        r.concurrency = Some(writers as u64);
-        rows.push(r, &[baseline]);
-    }
-
-    // Produce, against a raw synced write of the same records grouped as
-    // well as the writer could group them (one batch per round of
-    // producers).
-    for payload in PAYLOADS {
-        for producers in PRODUCERS {
-            let space = format!("produce-{payload}");
-            let space = space.as_str();
-            // The engine and its raw baseline alternate chunks; the
-            // baseline writes the same records in synced batches of
-            // `producers`.
-            let [m, r] = time_boxed(target * 2, 5, |n| async move {
+        let [m] = time_boxed(target / 2, 1_000_000, |n| async move {
+            let m = sequence_bench::allocator_in_memory(4096, n);
+            Ok([Sample::new(m.ops, 0, m.elapsed)])
+        })
+        .await?;
+        rows.push(
+            sample_row(
+                "allocate_in_memory",
+                "seq: in-memory allocate(1)",
+                "numbers",
+                m,
+            ),
+            &["fetch_add"],
+        );
+        for (id, label, block, first, baselines) in [
+            (
+                "next_4096",
+                "seq: durable next(), block 4096",
+                4096,
+                100_000,
+                &["allocate_in_memory", "naive_synced_counter"][..],
+            ),
+            (
+                "next_block_1",
+                "seq: next(), block 1 (forced refills)",
+                1,
+                20,
+                &["naive_synced_counter"][..],
+            ),
+        ] {
+            let sequence = format!("bench-{id}");
+            let sequence = sequence.as_str();
+            let [m] = time_boxed(target, first, |n| async move {
                 let before = counting.syncs();
-                let m = stream_bench::produce(store, space, producers, n as usize, payload).await?;
-                let syncs = counting.syncs() - before;
-                let r = stream_bench::raw_batch_write(raw, m.ops as usize, producers, payload)?;
-                Ok([
-                    Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
-                    Sample::new(r.ops, r.bytes, r.elapsed).synced(r.ops.div_ceil(producers as u64)),
-                ])
+                let m = sequence_bench::sequence_next(store, sequence, block, n).await?;
+                Ok([Sample::new(m.ops, 0, m.elapsed).synced(counting.syncs() - before)])
             })
             .await?;
-            let raw_id = format!("raw_write_{producers}p_{payload}b");
-            let mut raw_row = sample_row(
-                raw_id.clone(),
-                format!("raw: synced batches of {producers} × {payload} B"),
-                "records",
-                r,
-            );
-            raw_row.concurrency = Some(producers as u64);
-            raw_row.payload = Some(payload as u64);
-            rows.push(raw_row, &[]);
-            let mut engine_row = sample_row(
-                format!("produce_{producers}p_{payload}b"),
+            rows.push(sample_row(id, label, "numbers", m), baselines);
+        }
+        for (writers, baseline) in [(1usize, "raw_single_commit"), (64, "group_commit_1")] {
+            let [m] = time_boxed(target, 5, |n| async move {
+                let m =
+                    sequence_bench::group_commit(store, writers, n, || counting.syncs()).await?;
+                Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.syncs.unwrap_or(0))])
+            })
+            .await?;
+            let mut r = sample_row(
+                format!("group_commit_{writers}"),
                 format!(
-                    "seq: produce, {producers} producer{}, {payload} B, synced",
-                    if producers == 1 { "" } else { "s" }
+                    "seq: put_sequenced, {writers} writer{}",
+                    if writers == 1 { "" } else { "s" }
                 ),
                 "records",
                 m,
             );
-            engine_row.concurrency = Some(producers as u64);
-            engine_row.payload = Some(payload as u64);
-            rows.push(engine_row, &[&raw_id]);
+            r.concurrency = Some(writers as u64);
+            rows.push(r, &[baseline]);
         }
     }
 
-    // Consume, against a raw range scan of the same keys.
+    // Produce, against a raw synced write of the same records grouped as
+    if want(Section::Produce) {
+        // well as the writer could group them (one batch per round of
+        // producers).
+        for payload in PAYLOADS {
+            for producers in PRODUCERS {
+                let space = format!("produce-{payload}");
+                let space = space.as_str();
+                // The engine and its raw baseline alternate chunks; the
+                // baseline writes the same records in synced batches of
+                // `producers`.
+                let [m, r] = time_boxed(target * 2, 5, |n| async move {
+                    let before = counting.syncs();
+                    let m =
+                        stream_bench::produce(store, space, producers, n as usize, payload).await?;
+                    let syncs = counting.syncs() - before;
+                    let r = stream_bench::raw_batch_write(raw, m.ops as usize, producers, payload)?;
+                    Ok([
+                        Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
+                        Sample::new(r.ops, r.bytes, r.elapsed)
+                            .synced(r.ops.div_ceil(producers as u64)),
+                    ])
+                })
+                .await?;
+                let raw_id = format!("raw_write_{producers}p_{payload}b");
+                let mut raw_row = sample_row(
+                    raw_id.clone(),
+                    format!("raw: synced batches of {producers} × {payload} B"),
+                    "records",
+                    r,
+                );
+                raw_row.concurrency = Some(producers as u64);
+                raw_row.payload = Some(payload as u64);
+                rows.push(raw_row, &[]);
+                let mut engine_row = sample_row(
+                    format!("produce_{producers}p_{payload}b"),
+                    format!(
+                        "seq: produce, {producers} producer{}, {payload} B, synced",
+                        if producers == 1 { "" } else { "s" }
+                    ),
+                    "records",
+                    m,
+                );
+                engine_row.concurrency = Some(producers as u64);
+                engine_row.payload = Some(payload as u64);
+                rows.push(engine_row, &[&raw_id]);
+            }
+        }
+    }
+
+    if want(Section::Consume) {
+        consume(store, &plan, &mut rows).await?;
+    }
+
+    // Follow latency: produce one entry, time until a following consumer
+    // yields it; compared with the produce's own acknowledgement (same
+    // samples) and with one raw synced commit.
+    if want(Section::Follow) {
+        let (follow, ack) = follow_latency(store, plan.follow_samples).await?;
+        for (id, name, latency, baselines) in [
+            (
+                "produce_ack_latency",
+                "seq: produce ack latency",
+                ack,
+                &["raw_single_commit"][..],
+            ),
+            (
+                "follow_latency",
+                "seq: follow latency (produce → consumer)",
+                follow,
+                &["produce_ack_latency", "raw_single_commit"][..],
+            ),
+        ] {
+            let mut r = row(
+                id,
+                name,
+                "samples",
+                latency.samples,
+                0,
+                Duration::from_secs_f64(latency.mean_us * latency.samples as f64 / 1e6),
+            );
+            r.latency = Some(latency);
+            rows.push(r, baselines);
+        }
+    }
+    store.close().await?;
+
+    if want(Section::Memory) {
+        crate::memory::run(backend, plan.memory_bytes, &dir.join("memory"), &mut rows).await?;
+    }
+
+    Ok(BackendReport {
+        backend: name.to_owned(),
+        quick,
+        fdatasync_per_sec: fsync_rate,
+        total_seconds: started.elapsed().as_secs_f64(),
+        load: load_start.zip(crate::procfs::load_average()),
+        rows: rows.0,
+    })
+}
+
+/// consume_segment and consume_space, each against a raw range scan of the
+/// same entry keys (one segment; every segment of the space). The engine and
+/// its baseline alternate run by run and each keeps its fastest run, so a
+/// disk or a neighbour whose speed drifts treats both alike.
+async fn consume(store: &Store, plan: &Plan, rows: &mut Rows) -> Result<()> {
     let entries = plan.consume_entries;
     stream_bench::fill(store, "consume-one", 1, entries, 100).await?;
     stream_bench::fill(store, "consume-four", 4, entries / 4, 100).await?;
@@ -470,64 +579,53 @@ pub(crate) async fn run(backend: Backend, quick: bool, dir: &Path) -> Result<Bac
             "raw_scan_space",
         ),
     ] {
-        let m = best_of(3, || {
-            stream_bench::raw_scan(&**store.storage(), space, segment)
-                .map(|m| Sample::new(m.ops, m.bytes, m.elapsed))
-        })?;
-        rows.push(sample_row(baseline, label_raw, "entries", m), &[]);
-        let mut best: Option<Sample> = None;
-        for _ in 0..3 {
+        // (sample, CPU time) of the fastest run of each.
+        type Best = Option<(Sample, Option<Duration>)>;
+        let keep = |best: &mut Best, m: stream_bench::Measurement, cpu| {
+            if best.is_none_or(|(b, _)| m.elapsed < b.elapsed) {
+                *best = Some((Sample::new(m.ops, m.bytes, m.elapsed), cpu));
+            }
+        };
+        let (mut raw_best, mut best): (Best, Best) = (None, None);
+        for _ in 0..CONSUME_ROUNDS {
+            let cpu = crate::procfs::cpu_time();
+            let r = stream_bench::raw_scan(&**store.storage(), space, segment)?;
+            let cpu = cpu
+                .zip(crate::procfs::cpu_time())
+                .map(|(a, b)| b.saturating_sub(a));
+            keep(&mut raw_best, r, cpu);
+            let cpu = crate::procfs::cpu_time();
             let m = match segment {
                 Some(segment) => stream_bench::consume_segment(store, space, segment).await?,
                 None => stream_bench::consume_space(store, space).await?,
             };
-            if best.is_none_or(|b| m.elapsed < b.elapsed) {
-                best = Some(Sample::new(m.ops, m.bytes, m.elapsed));
-            }
+            let cpu = cpu
+                .zip(crate::procfs::cpu_time())
+                .map(|(a, b)| b.saturating_sub(a));
+            keep(&mut best, m, cpu);
         }
-        let m = best.context("no consume runs")?;
-        rows.push(sample_row(id, label, "entries", m), &[baseline]);
+        let (Some((r, r_cpu)), Some((m, m_cpu))) = (raw_best, best) else {
+            bail!("no consume runs");
+        };
+        if r.ops != m.ops {
+            bail!(
+                "{id} read {} entries but the raw scan of the same keys {}",
+                m.ops,
+                r.ops
+            );
+        }
+        let mut raw_row = sample_row(baseline, label_raw, "entries", r);
+        raw_row.cpu_s = r_cpu.map(|d| d.as_secs_f64());
+        rows.push(raw_row, &[]);
+        let mut engine_row = sample_row(id, label, "entries", m);
+        engine_row.cpu_s = m_cpu.map(|d| d.as_secs_f64());
+        rows.push(engine_row, &[baseline]);
     }
-
-    // Follow latency: produce one entry, time until a following consumer
-    // yields it; compared with the produce's own acknowledgement (same
-    // samples) and with one raw synced commit.
-    let (follow, ack) = follow_latency(store, plan.follow_samples).await?;
-    for (id, name, latency, baselines) in [
-        (
-            "produce_ack_latency",
-            "seq: produce ack latency",
-            ack,
-            &["raw_single_commit"][..],
-        ),
-        (
-            "follow_latency",
-            "seq: follow latency (produce → consumer)",
-            follow,
-            &["produce_ack_latency", "raw_single_commit"][..],
-        ),
-    ] {
-        let mut r = row(
-            id,
-            name,
-            "samples",
-            latency.samples,
-            0,
-            Duration::from_secs_f64(latency.mean_us * latency.samples as f64 / 1e6),
-        );
-        r.latency = Some(latency);
-        rows.push(r, baselines);
-    }
-
-    store.close().await?;
-    Ok(BackendReport {
-        backend: name.to_owned(),
-        quick,
-        fdatasync_per_sec: fsync_rate,
-        total_seconds: started.elapsed().as_secs_f64(),
-        rows: rows.0,
-    })
+    Ok(())
 }
+
+/// Runs of each consume workload and of its baseline (the fastest counts).
+const CONSUME_ROUNDS: usize = 5;
 
 /// Runs `f` `n` times and keeps the fastest run: for short in-memory
 /// scans, where one run is noisy.

@@ -17,6 +17,10 @@ Output is a human-readable table by default; `--json` prints JSON for scripts
 (one JSON document, or one JSON object per line for streaming commands such as
 `consume`, `watch-seq` and `lease`).
 
+On etcd (`--backend etcd --endpoints URL,...`, when built with
+`--features etcd`) --store names the store's key prefix in the cluster, and
+any number of `seq` processes on any machines may use it at once.
+
 A store directory is open in one process at a time. A command waits up to 10 s
 (SEQ_OPEN_TIMEOUT_MS) for another `seq` to let go of it; `consume --follow` and
 `watch-seq` close it between looks, `lease` keeps it open while it holds the lease.
@@ -37,6 +41,15 @@ pub(crate) struct Cli {
     /// The storage backend of the store.
     #[arg(long, global = true, value_enum, default_value_t = Backend::Redb)]
     pub(crate) backend: Backend,
+    /// etcd client URLs, comma-separated (with `--backend etcd`).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        env = "SEQ_ETCD_ENDPOINTS",
+        value_name = "URL,..."
+    )]
+    pub(crate) endpoints: Vec<String>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -52,6 +65,9 @@ pub(crate) enum Backend {
     Redb,
     /// RocksDB (only when seq was built with `--features rocksdb`).
     Rocksdb,
+    /// etcd: a shared cluster, many processes at once (only when seq was
+    /// built with `--features etcd`; needs --endpoints).
+    Etcd,
 }
 
 /// The subcommands.
@@ -339,6 +355,15 @@ impl Cli {
         self.store
             .clone()
             .unwrap_or_else(|| PathBuf::from("./seq-data"))
+    }
+
+    /// Where the store lives: `--backend`, `--store` and `--endpoints`.
+    pub(crate) fn location(&self) -> crate::context::Location {
+        crate::context::Location {
+            backend: self.backend,
+            dir: self.store_dir(),
+            endpoints: self.endpoints.clone(),
+        }
     }
 }
 

@@ -9,6 +9,39 @@ use seq_stream::Store;
 use crate::cli::Backend;
 use crate::output::Output;
 
+/// Where a store lives: a directory on an embedded backend, or a key prefix
+/// on an etcd cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Location {
+    /// The backend.
+    pub(crate) backend: Backend,
+    /// The store directory (on etcd: the store's key prefix).
+    pub(crate) dir: PathBuf,
+    /// etcd client URLs (`--endpoints`).
+    pub(crate) endpoints: Vec<String>,
+}
+
+impl Location {
+    /// How the store is named in messages.
+    pub(crate) fn describe(&self) -> String {
+        match self.backend {
+            Backend::Etcd => format!(
+                "prefix {:?} on etcd {}",
+                self.etcd_prefix(),
+                self.endpoints.join(",")
+            ),
+            _ => self.dir.display().to_string(),
+        }
+    }
+
+    /// The store's key prefix on etcd: `--store` and a `/`.
+    fn etcd_prefix(&self) -> String {
+        let name = self.dir.to_string_lossy();
+        let name = name.trim_start_matches("./").trim_end_matches('/');
+        format!("{name}/")
+    }
+}
+
 /// What every command gets: the open store and the output.
 #[derive(Debug)]
 pub(crate) struct Ctx {
@@ -16,22 +49,24 @@ pub(crate) struct Ctx {
     pub(crate) store: Store,
     /// Where results go.
     pub(crate) out: Output,
-    /// The store directory.
-    pub(crate) dir: PathBuf,
-    /// The store's backend.
-    pub(crate) backend: Backend,
+    /// Where the store lives.
+    pub(crate) location: Location,
 }
 
 /// Opens the context's store again (for commands that poll: they close the
 /// store between looks so that other processes can use it).
-pub(crate) async fn open_async(dir: &Path, backend: Backend) -> Result<Store> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || open(&dir, backend, false)).await?
+pub(crate) async fn open_async(location: &Location) -> Result<Store> {
+    let location = location.clone();
+    tokio::task::spawn_blocking(move || open(&location, false)).await?
 }
 
-/// Opens (or, when `create` is set, creates) the store at `dir`.
-pub(crate) fn open(dir: &Path, backend: Backend, create: bool) -> Result<Store> {
-    check_built(backend)?;
+/// Opens (or, when `create` is set, creates) the store at `location`.
+pub(crate) fn open(location: &Location, create: bool) -> Result<Store> {
+    check_built(location.backend)?;
+    if location.backend == Backend::Etcd {
+        return open_etcd(location, create);
+    }
+    let (dir, backend) = (&location.dir, location.backend);
     if !create && !exists(dir, backend) {
         bail!(
             "no {} store at {} (a store is created by its first write, e.g. `seq create` or `seq produce`; pick another with --store)",
@@ -65,6 +100,49 @@ pub(crate) fn open(dir: &Path, backend: Backend, create: bool) -> Result<Store> 
     }
 }
 
+/// Whether the store at `location` exists (has been written to).
+pub(crate) fn exists_at(location: &Location) -> Result<bool> {
+    match location.backend {
+        Backend::Etcd => {
+            let storage = connect_etcd(location)?;
+            Ok(Store::exists_in(&storage)?)
+        }
+        backend => Ok(exists(&location.dir, backend)),
+    }
+}
+
+#[cfg(feature = "etcd")]
+fn connect_etcd(location: &Location) -> Result<seq_etcd::EtcdStorage> {
+    if location.endpoints.is_empty() {
+        bail!("--backend etcd needs --endpoints URL,... (or SEQ_ETCD_ENDPOINTS)");
+    }
+    let options = seq_etcd::EtcdOptions::new(
+        location.endpoints.iter().cloned(),
+        location.etcd_prefix().into_bytes(),
+    );
+    seq_etcd::EtcdStorage::connect(options)
+        .with_context(|| format!("cannot connect to etcd at {}", location.endpoints.join(",")))
+}
+
+#[cfg(not(feature = "etcd"))]
+fn connect_etcd(_location: &Location) -> Result<std::sync::Arc<dyn seq_storage::Storage>> {
+    bail!("this seq was built without etcd; rebuild with --features etcd")
+}
+
+/// Connects to the cluster and opens the store under `--store`'s prefix (in
+/// multi-writer mode: other processes may use it at the same time).
+fn open_etcd(location: &Location, create: bool) -> Result<Store> {
+    let storage = connect_etcd(location)?;
+    if !create && !Store::exists_in(&storage)? {
+        bail!(
+            "no store at {} (a store is created by its first write, e.g. `seq create` or `seq produce`; pick another with --store)",
+            location.describe()
+        );
+    }
+    Store::open(storage)
+        .with_context(|| format!("cannot open the store at {}", location.describe()))
+}
+
 /// How long to wait for a store another process holds (`SEQ_OPEN_TIMEOUT_MS`,
 /// default 10 s).
 fn open_timeout() -> Duration {
@@ -86,6 +164,7 @@ fn open_backend(dir: &Path, backend: Backend) -> Result<Store> {
     match backend {
         Backend::Redb => Ok(Store::open_redb(dir)?),
         Backend::Rocksdb => open_rocksdb(dir),
+        Backend::Etcd => bail!("internal: etcd stores are opened by open_etcd"),
     }
 }
 
@@ -98,6 +177,9 @@ fn open_rocksdb(dir: &Path) -> Result<Store> {
 fn check_built(backend: Backend) -> Result<()> {
     if backend == Backend::Rocksdb && !cfg!(feature = "rocksdb") {
         bail!("this seq was built without RocksDB; rebuild with --features rocksdb");
+    }
+    if backend == Backend::Etcd && !cfg!(feature = "etcd") {
+        bail!("this seq was built without etcd; rebuild with --features etcd");
     }
     Ok(())
 }
@@ -112,6 +194,7 @@ fn exists(dir: &Path, backend: Backend) -> bool {
     let marker: PathBuf = match backend {
         Backend::Redb => dir.join("seq.redb"),
         Backend::Rocksdb => dir.join("CURRENT"),
+        Backend::Etcd => return false,
     };
     marker.is_file()
 }
@@ -120,5 +203,6 @@ fn backend_name(backend: Backend) -> &'static str {
     match backend {
         Backend::Redb => "redb",
         Backend::Rocksdb => "RocksDB",
+        Backend::Etcd => "etcd",
     }
 }

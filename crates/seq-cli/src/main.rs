@@ -98,15 +98,14 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Output::new(cli.json);
     if let Command::Demo(args) = &cli.command {
-        return demo::run(args, cli.store.as_deref(), cli.backend, out).await;
+        return demo::run(args, cli.store.as_deref(), cli.location(), out).await;
     }
-    let dir = cli.store_dir();
-    let store = context::open(&dir, cli.backend, cli.command.creates_store())?;
+    let location = cli.location();
+    let store = context::open(&location, cli.command.creates_store())?;
     let ctx = Ctx {
         store,
         out,
-        dir,
-        backend: cli.backend,
+        location,
     };
     match cli.command {
         // These close and reopen the store themselves.

@@ -156,7 +156,7 @@ pub(crate) async fn watch(ctx: Ctx, prefix: &str, limit: Option<u64>) -> Result<
                 found?
             }
             None => {
-                let open = context::open_async(&ctx.dir, ctx.backend).await?;
+                let open = context::open_async(&ctx.location).await?;
                 let found = highest(&open, prefix).await;
                 open.close().await?;
                 found?

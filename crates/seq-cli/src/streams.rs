@@ -104,15 +104,15 @@ impl From<&Entry> for EntryOut {
             Err(_) => (None, Some(hex(&e.payload))),
         };
         Self {
-            space: e.space.clone(),
-            segment: e.segment.clone(),
+            space: e.space.to_string(),
+            segment: e.segment.to_string(),
             sequence: e.sequence,
             timestamp: e.timestamp,
             time: timestamp(e.timestamp),
             offset: e.offset().to_hex(),
             trx: TrxOut {
                 id: e.trx.id.to_string(),
-                node: e.trx.node.clone(),
+                node: e.trx.node.to_string(),
                 number: e.trx.number,
             },
             payload,
@@ -341,7 +341,7 @@ pub(crate) async fn consume(ctx: Ctx, args: ConsumeArgs) -> Result<()> {
     loop {
         let open = match store.take() {
             Some(open) => open,
-            None => context::open_async(&ctx.dir, ctx.backend).await?,
+            None => context::open_async(&ctx.location).await?,
         };
         let remaining = args.limit.map(|limit| limit - seen);
         let mut stream = open_stream(&open, &args.space, &position, remaining)?;

@@ -40,6 +40,14 @@
 //!   scan streams a redb range that keeps its transaction (its snapshot)
 //!   alive until the iterator is dropped, so it never sees later writes and
 //!   never loads the range into memory. An open scan does not block writers.
+//! * A scan copies each key and value out of redb's pages once, into
+//!   buffers of 32 KiB that consecutive entries share (one allocation per
+//!   buffer, not two per entry; a larger entry gets its own). A key or
+//!   value kept after the scan keeps its whole buffer alive: copy it
+//!   (`Bytes::copy_from_slice`) to keep it long without its neighbours.
+//! * redb caches the pages it reads and writes, up to 1 GiB by default:
+//!   that cache, not the scans, is what a long read grows the process by.
+//!   [`RedbStorage::open_with_cache_size`] bounds it.
 //! * Values are limited to redb's 3 GiB; larger ones are
 //!   [`seq_storage::Error::TooLarge`].
 //! * Every redb error is converted to [`seq_storage::Error`] in one function:
@@ -52,7 +60,7 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use seq_storage::{
     Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanIter,
@@ -87,6 +95,24 @@ impl RedbStorage {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let db = Database::create(&path).map_err(map_err)?;
+        Self::init(db, path)
+    }
+
+    /// Like [`RedbStorage::open`], with redb's page cache limited to
+    /// `bytes` instead of redb's default (1 GiB). redb keeps the pages it
+    /// reads and writes in this cache, so it bounds the memory the store
+    /// holds beyond what callers keep.
+    pub fn open_with_cache_size(path: impl AsRef<Path>, bytes: usize) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::builder()
+            .set_cache_size(bytes)
+            .create(&path)
+            .map_err(map_err)?;
+        Self::init(db, path)
+    }
+
+    /// Creates the table if missing.
+    fn init(db: Database, path: PathBuf) -> Result<Self> {
         let txn = db.begin_write().map_err(map_err)?;
         txn.open_table(TABLE).map_err(map_err)?;
         txn.commit().map_err(map_err)?;
@@ -141,6 +167,37 @@ fn map_err(err: impl Into<redb::Error>) -> Error {
     }
 }
 
+/// Size of the buffers a scan copies keys and values into.
+const CHUNK: usize = 32 << 10;
+
+/// Where a scan copies what it reads out of redb's pages: consecutive keys
+/// and values share one [`CHUNK`]-sized buffer, so a scan allocates once per
+/// buffer rather than twice per entry. A key or value larger than a quarter
+/// of a buffer gets a buffer of its own.
+#[derive(Default)]
+struct Chunk {
+    buf: BytesMut,
+}
+
+impl Chunk {
+    /// Copies a key and its value, returning both as slices of a shared
+    /// buffer.
+    fn copy(&mut self, key: &[u8], value: &[u8]) -> KeyValue {
+        let len = key.len() + value.len();
+        if len > CHUNK / 4 {
+            return (Bytes::copy_from_slice(key), Bytes::copy_from_slice(value));
+        }
+        if self.buf.capacity() - self.buf.len() < len {
+            self.buf = BytesMut::with_capacity(CHUNK);
+        }
+        self.buf.extend_from_slice(key);
+        self.buf.extend_from_slice(value);
+        let mut key = self.buf.split().freeze();
+        let value = key.split_off(key.len() - value.len());
+        (key, value)
+    }
+}
+
 fn slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(k) => Bound::Included(&k[..]),
@@ -172,12 +229,10 @@ impl Storage for RedbStorage {
         let entries = table
             .range::<&[u8]>((slice_bound(&range.start), slice_bound(&range.end)))
             .map_err(map_err)?;
-        let entries = entries.map(|entry| {
+        let mut chunk = Chunk::default();
+        let entries = entries.map(move |entry| {
             let (k, v) = entry.map_err(map_err)?;
-            Ok::<KeyValue, Error>((
-                Bytes::copy_from_slice(k.value()),
-                Bytes::copy_from_slice(v.value()),
-            ))
+            Ok::<KeyValue, Error>(chunk.copy(k.value(), v.value()))
         });
         let limit = options.limit.unwrap_or(usize::MAX);
         Ok(match options.direction {
@@ -224,5 +279,80 @@ impl Storage for RedbStorage {
     fn flush(&self) -> Result<()> {
         // An immediate commit persists every earlier non-durable commit.
         self.write_txn(Durability::Sync)?.commit().map_err(map_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, RedbStorage) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStorage::open_with_cache_size(dir.path().join("t.redb"), 1 << 20).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn should_scan_values_of_every_size_intact_and_share_buffers_between_small_ones() {
+        let (_dir, store) = store();
+        // Empty, small, around a quarter chunk, and larger than a chunk.
+        let sizes = [0, 1, 100, CHUNK / 4 - 3, CHUNK / 4 + 1, CHUNK + 7, 100, 0];
+        let mut batch = WriteBatch::new();
+        for (i, size) in sizes.iter().enumerate() {
+            let value: Vec<u8> = (0..*size).map(|b| (b + i) as u8).collect();
+            batch.put(vec![b'k', i as u8], value);
+        }
+        store.write(batch, Durability::Sync).unwrap();
+        for direction in [ScanOptions::forward(), ScanOptions::reverse()] {
+            let rows: Vec<KeyValue> = store
+                .scan(KeyRange::prefix(&b"k"[..]), direction)
+                .unwrap()
+                .collect::<Result<_>>()
+                .unwrap();
+            assert_eq!(rows.len(), sizes.len());
+            for (key, value) in &rows {
+                let i = usize::from(key[1]);
+                assert_eq!(key[..], [b'k', key[1]]);
+                assert_eq!(value.len(), sizes[i]);
+                assert!(value.iter().enumerate().all(|(b, v)| *v == (b + i) as u8));
+            }
+        }
+        // Forward, the first small entries sit back to back in one buffer.
+        let rows: Vec<KeyValue> = store
+            .scan(KeyRange::prefix(&b"k"[..]), ScanOptions::forward())
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        let (key, value) = &rows[2];
+        assert_eq!(key.as_ptr().wrapping_add(key.len()), value.as_ptr());
+        let (previous_key, previous_value) = &rows[1];
+        assert_eq!(
+            previous_key.as_ptr().wrapping_add(2),
+            previous_value.as_ptr()
+        );
+        assert_eq!(previous_value.as_ptr().wrapping_add(1), key.as_ptr());
+    }
+
+    #[test]
+    fn should_respect_the_limit_with_chunked_copies() {
+        let (_dir, store) = store();
+        let mut batch = WriteBatch::new();
+        for i in 0..50u8 {
+            batch.put(vec![b'k', i], vec![i; 64]);
+        }
+        store.write(batch, Durability::Sync).unwrap();
+        let rows: Vec<KeyValue> = store
+            .scan(
+                KeyRange::prefix(&b"k"[..]),
+                ScanOptions::forward().with_limit(7),
+            )
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap();
+        let keys: Vec<u8> = rows.iter().map(|(k, _)| k[1]).collect();
+        assert_eq!(keys, (0..7).collect::<Vec<u8>>());
+        assert!(rows.iter().all(|(k, v)| v[..] == [k[1]; 64]));
     }
 }

@@ -165,7 +165,7 @@
 //! // The space, merged by timestamp; resume after the first entry.
 //! let mut stream = store.consume_space("orders", SpaceQuery::default())?;
 //! let first = stream.next().await?.expect("an entry");
-//! assert_eq!((first.segment.as_str(), first.sequence), ("eu", 1));
+//! assert_eq!((&*first.segment, first.sequence), ("eu", 1));
 //! let mut rest = store.consume_space("orders", SpaceQuery { offset: Some(first.offset()), ..Default::default() })?;
 //! assert_eq!(rest.next_batch(10).await?.len(), 2);
 //!
@@ -204,11 +204,11 @@
 //!
 //! Choices where the contract is silent:
 //!
-//! * A block sequence tops its reservation up once a quarter of a block is
-//!   used, never holding more than one block ahead (so a crash skips at most
-//!   one block); `next()` throughput is therefore bounded by `block_size`
-//!   numbers per block-write latency. `next_n(n)` larger than a block reserves
-//!   exactly what it lacks.
+//! * A block sequence tops its reservation up once half a block is used,
+//!   never holding more than one block ahead (so a crash skips at most one
+//!   block); `next()` throughput is therefore bounded by half a block of
+//!   numbers per block-write latency. `next_n(n)` larger than a block
+//!   reserves exactly what it lacks.
 //! * [`Sequence::next_with`] is refused on block sequences: only a gap-free
 //!   sequence can commit its number with the caller's records.
 //! * [`Sequence::advance_to`] works in tick space: on a cycling sequence the
@@ -283,12 +283,20 @@
 //!   pins the token it checked. Expiry compares wall clocks: keep the
 //!   writers' clocks within a small fraction of the ttl.
 //!
+//! * **Failures.** A write that fails with [`Error::Storage`] (a cluster
+//!   without a leader, a timeout) may or may not have landed, as with any
+//!   networked database; the store keeps going (it caches nothing it would
+//!   have to distrust) and never reuses a number the write may have used.
+//!   Retry produces with an idempotency key to make them exactly-once.
+//!
 //! Embedded backends keep the single-writer fast path unless asked.
 //!
 //! # Crate features
 //!
 //! * `redb` (default) — [`Store::open_redb`], the embedded pure-Rust backend.
 //! * `rocksdb` — [`Store::open_rocksdb`]; builds RocksDB's C++ (needs libclang).
+//! * `etcd` — [`Store::open_etcd`]: many processes share one etcd cluster in
+//!   multi-writer mode; building etcd-client needs `protoc`.
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
@@ -311,6 +319,8 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use options::{StoreOptions, WriteOptions};
+#[cfg(feature = "redb")]
+pub use store::REDB_CACHE_BYTES;
 pub use store::Store;
 pub use writer::Committed;
 

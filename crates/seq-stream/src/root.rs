@@ -327,7 +327,7 @@ fn open_storage(backend: Backend, dir: &Path) -> Result<Arc<dyn Storage>> {
         #[cfg(feature = "redb")]
         Backend::Redb => {
             std::fs::create_dir_all(dir).map_err(io)?;
-            Ok(Arc::new(seq_redb::RedbStorage::open(dir.join("seq.redb"))?))
+            Ok(Arc::new(crate::store::redb_storage(dir)?))
         }
         #[cfg(feature = "rocksdb")]
         Backend::RocksDb => Ok(Arc::new(seq_rocks::RocksStorage::open(dir)?)),

@@ -24,11 +24,14 @@ async fn should_count_lag_of_produced_entries(kind: Kind) {
     let second = stream.next().await.unwrap().unwrap();
     let position = CursorPosition::new()
         .with_space("s", second.offset())
-        .with_segment("s", &first.segment, first.sequence);
+        .with_segment("s", &*first.segment, first.sequence);
     store.commit_cursor("c", position).await.unwrap();
     let lag = store.cursor_lag("c").await.unwrap();
     assert_eq!(lag.spaces["s"], 4, "{lag:?}");
-    assert_eq!(lag.segments[&("s".to_owned(), first.segment.clone())], 3);
+    assert_eq!(
+        lag.segments[&("s".to_owned(), first.segment.to_string())],
+        3
+    );
 
     // Consume the rest and commit: no lag.
     let mut last = second;

@@ -432,3 +432,56 @@ async fn advance_to_on_one_store_moves_every_later_block_past_the_value() {
         "{backwards:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_that_dies_without_closing_skips_at_most_one_block() {
+    let storage = shared_memory();
+    let block = 50;
+    stores(&storage, 1)[0]
+        .create_sequence("ids", blocks_of(block))
+        .await
+        .unwrap();
+    let mut last: Option<i64> = None;
+    for round in 0..6 {
+        // Another store works alongside, so blocks interleave.
+        let others = stores(&storage, 1);
+        let other = others[0].sequence("ids").await.unwrap();
+        let dying = stores(&storage, 1).pop().unwrap();
+        let seq = dying.sequence("ids").await.unwrap();
+        let mut mine = Vec::new();
+        for i in 0..(37 + round * 11) {
+            mine.push(seq.next().await.unwrap());
+            if i % 7 == 0 {
+                other.next().await.unwrap();
+            }
+        }
+        // The process "dies": no close, no give-back; its writer is
+        // abandoned with whatever it had reserved.
+        std::mem::forget(seq);
+        std::mem::forget(dying);
+        let first = *mine.first().unwrap();
+        if let Some(last) = last {
+            assert!(first > last, "round {round}: {first} after {last}");
+        }
+        assert!(mine.windows(2).all(|w| w[0] < w[1]));
+        let next = stores(&storage, 1)[0]
+            .sequence("ids")
+            .await
+            .unwrap()
+            .next()
+            .await
+            .unwrap();
+        // Whatever the dead store held unissued is at most one block, plus
+        // the blocks the live store reserved in between.
+        let other_reserved = 2 * block as i64;
+        assert!(
+            next - mine.last().unwrap() <= block as i64 + other_reserved,
+            "round {round}: {} then {next}",
+            mine.last().unwrap()
+        );
+        last = Some(next);
+        for store in others {
+            store.close().await.unwrap();
+        }
+    }
+}

@@ -164,7 +164,14 @@ async fn should_report_corrupt_records_as_corrupt(mut h: Harness) {
     let mut stream = store
         .consume_segment("s", "g", SegmentQuery::default())
         .unwrap();
+    // Entries are checked as they are yielded: entry 1 comes, entry 2 is
+    // an error, again on every later call.
+    assert_eq!(stream.next().await.unwrap().unwrap().payload, "a");
     assert!(matches!(stream.next().await, Err(Error::Corrupt { .. })));
+    assert!(matches!(stream.next().await, Err(Error::Corrupt { .. })));
+    // A stream holds the store (and its storage) open: drop it before the
+    // reopen below.
+    drop(stream);
     assert!(matches!(
         store.peek("s", "g").await,
         Err(Error::Corrupt { .. })
@@ -185,6 +192,10 @@ async fn should_report_corrupt_records_as_corrupt(mut h: Harness) {
     let mut batch = WriteBatch::new();
     batch.put(inv[1].0.clone(), Bytes::from_static(b"\x01garbage"));
     store.storage().write(batch, Durability::Sync).unwrap();
+    // The running writer keeps the statuses it read and wrote in memory
+    // (its read cache); a corrupt record is found when a store reads it
+    // from storage, as after a reopen.
+    let store = h.reopen(store).await;
     let before = dump(&store);
     assert!(matches!(
         store

@@ -99,7 +99,7 @@ async fn should_produce_and_consume_a_segment(mut h: Harness) {
     assert_eq!(peeked, entries[2]);
     let empty = store.peek("orders", "nowhere").await.unwrap();
     assert_eq!(
-        (empty.space.as_str(), empty.segment.as_str(), empty.sequence),
+        (&*empty.space, &*empty.segment, empty.sequence),
         ("orders", "nowhere", 0)
     );
     assert!(empty.payload.is_empty());
@@ -474,12 +474,12 @@ async fn should_trim_and_continue_above_the_old_last_sequence(mut h: Harness) {
     assert_eq!(
         space
             .iter()
-            .filter(|e| e.segment == "g")
+            .filter(|e| &*e.segment == "g")
             .map(|e| e.sequence)
             .collect::<Vec<_>>(),
         [8, 9, 10]
     );
-    assert_eq!(space.iter().filter(|e| e.segment == "h").count(), 10);
+    assert_eq!(space.iter().filter(|e| &*e.segment == "h").count(), 10);
 
     // Trim everything, reopen: the next produce continues above 10.
     let all = store.trim("s", "g", Trim::KeepLast(0)).await.unwrap();

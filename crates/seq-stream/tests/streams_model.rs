@@ -206,7 +206,7 @@ async fn run(kind: Kind, ops: Vec<Op>) {
                     .collect();
                 let real: Vec<(String, u64, Bytes)> = all
                     .iter()
-                    .map(|e| (e.segment.clone(), e.sequence, e.payload.clone()))
+                    .map(|e| (e.segment.to_string(), e.sequence, e.payload.clone()))
                     .collect();
                 assert_eq!(real, model);
                 let start = index.filter(|i| *i < all.len());

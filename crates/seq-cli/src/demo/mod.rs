@@ -15,7 +15,7 @@
 mod workload;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -24,7 +24,7 @@ use seq_stream::{ProduceOptions, Record, Store};
 use serde::Serialize;
 
 use crate::cli::{Backend, DemoArgs};
-use crate::context;
+use crate::context::{self, Location};
 use crate::output::{self, Output, per_second, thousands};
 use workload::{CUSTOMERS, ORDER_SEQUENCE, SPACE};
 
@@ -82,7 +82,7 @@ impl Narrator {
 pub(crate) async fn run(
     args: &DemoArgs,
     store: Option<&Path>,
-    backend: Backend,
+    mut location: Location,
     out: Output,
 ) -> Result<()> {
     let (producers, segments, orders) = if args.quick {
@@ -92,6 +92,22 @@ pub(crate) async fn run(
     };
     if producers == 0 || segments == 0 || orders == 0 {
         bail!("--producers, --segments and --orders must be at least 1");
+    }
+    if location.backend == Backend::Etcd {
+        // A fresh prefix on the cluster unless --store names one.
+        if let Some(name) = store {
+            location.dir = name.to_path_buf();
+        } else {
+            location.dir = format!("seq-demo-{}", uuid::Uuid::new_v4()).into();
+        }
+        let probe = location.clone();
+        if tokio::task::spawn_blocking(move || context::exists_at(&probe)).await?? {
+            bail!(
+                "`seq demo` needs a fresh store, but {} holds one (omit --store for a fresh prefix)",
+                location.describe()
+            );
+        }
+        return scenario(&location, out, producers, segments, orders).await;
     }
     // A fresh store: a temporary directory unless --store names one.
     let (dir, temp) = match store {
@@ -111,7 +127,8 @@ pub(crate) async fn run(
             dir.display()
         );
     }
-    let result = scenario(&dir, backend, out, producers, segments, orders).await;
+    location.dir = dir;
+    let result = scenario(&location, out, producers, segments, orders).await;
     match temp {
         Some(temp) if args.keep => {
             let kept = temp.keep();
@@ -125,14 +142,13 @@ pub(crate) async fn run(
     result
 }
 
-async fn open(dir: &Path, backend: Backend) -> Result<Store> {
-    let dir: PathBuf = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || context::open(&dir, backend, true)).await?
+async fn open(location: &Location) -> Result<Store> {
+    let location = location.clone();
+    tokio::task::spawn_blocking(move || context::open(&location, true)).await?
 }
 
 async fn scenario(
-    dir: &Path,
-    backend: Backend,
+    location: &Location,
     out: Output,
     producers: usize,
     segments: usize,
@@ -143,8 +159,8 @@ async fn scenario(
         checks: Default::default(),
     };
     let mut report = Report {
-        backend: format!("{backend:?}").to_lowercase(),
-        store: dir.display().to_string(),
+        backend: format!("{:?}", location.backend).to_lowercase(),
+        store: location.describe(),
         producers,
         segments,
         orders: producers as u64 * orders,
@@ -155,9 +171,9 @@ async fn scenario(
     say.say(format!(
         "seq demo: a fresh {} store at {}",
         report.backend,
-        dir.display()
+        location.describe()
     ))?;
-    let store = open(dir, backend).await?;
+    let store = open(location).await?;
 
     // 1. Sequences.
     say.say(format!(
@@ -344,7 +360,7 @@ async fn scenario(
     report.max_order_id = all_ids.last().copied().unwrap_or(0);
     store.close().await?;
     drop(store);
-    let store = open(dir, backend).await?;
+    let store = open(location).await?;
     let resumed = store.sequence(ORDER_SEQUENCE).await?.next().await?;
     report.order_id_after_restart = resumed;
     ensure!(

@@ -140,7 +140,7 @@ pub(crate) async fn follower(store: Store, expected: u64, timeout: Duration) -> 
             offset.to_hex(),
             last.as_ref().map(SpaceOffset::to_hex).unwrap_or_default()
         );
-        let want = next_seq.entry(entry.segment.clone()).or_insert(1);
+        let want = next_seq.entry(entry.segment.to_string()).or_insert(1);
         ensure!(
             entry.sequence == *want,
             "segment {} skipped or repeated: got sequence {}, expected {}",
@@ -150,7 +150,7 @@ pub(crate) async fn follower(store: Store, expected: u64, timeout: Duration) -> 
         );
         *want += 1;
         ensure!(
-            unique.insert((entry.segment.clone(), entry.sequence)),
+            unique.insert((entry.segment.to_string(), entry.sequence)),
             "entry {}#{} arrived twice",
             entry.segment,
             entry.sequence

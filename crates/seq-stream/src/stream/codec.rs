@@ -12,8 +12,9 @@
 //! * Idempotency log (`IDM` "s"), version 1: the key's UTF-8 bytes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use seq_core::frame;
 
 use super::types::{Entry, SegmentStatus, Trx};
@@ -63,7 +64,16 @@ struct Body<'a> {
     rest: &'a [u8],
 }
 
+/// A big-endian `u64` from 8 bytes.
+#[inline]
+fn be_u64(raw: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(raw);
+    u64::from_be_bytes(word)
+}
+
 impl<'a> Body<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.rest.len() < n {
             return Err(Error::corrupt_at(self.key, "entry record is truncated"));
@@ -73,6 +83,7 @@ impl<'a> Body<'a> {
         Ok(head)
     }
 
+    #[inline]
     fn u64(&mut self) -> Result<u64> {
         let raw = self.take(8)?;
         let mut word = [0u8; 8];
@@ -80,14 +91,10 @@ impl<'a> Body<'a> {
         Ok(u64::from_be_bytes(word))
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32> {
         let raw = self.take(4)?;
         Ok(u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]))
-    }
-
-    fn u16(&mut self) -> Result<u16> {
-        let raw = self.take(2)?;
-        Ok(u16::from_be_bytes([raw[0], raw[1]]))
     }
 
     fn string(&mut self, len: usize) -> Result<String> {
@@ -103,8 +110,142 @@ pub(crate) fn entry_timestamp(key: &[u8], value: &[u8]) -> Result<u64> {
     Body { key, rest: body }.u64()
 }
 
-/// Decodes an entry value stored at `key`; the payload shares `value`'s
-/// buffer.
+/// Decodes the entries of one space: the names every entry shares are
+/// reference-counted once per stream ([`Arc<str>`]), and the node name is
+/// reused while consecutive entries carry the same one, so decoding an
+/// entry without metadata allocates nothing.
+///
+/// Decoding is two steps, so a caller can check a value before it gives up
+/// its buffer: [`EntryDecoder::parse`] checks the frame and reads the
+/// fields, [`EntryDecoder::build`] turns the value into the entry.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryDecoder {
+    store_id: uuid::Uuid,
+    space: Arc<str>,
+    /// The node name of the last entry parsed.
+    node: Arc<str>,
+}
+
+/// The fields of an entry value that [`EntryDecoder::parse`] checked.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) timestamp: u64,
+    number: u64,
+    metadata: BTreeMap<String, String>,
+    /// Where the payload lies in the value.
+    payload: std::ops::Range<usize>,
+}
+
+impl EntryDecoder {
+    /// A decoder for entries of `space` in the store `store_id`.
+    pub(crate) fn new(store_id: uuid::Uuid, space: Arc<str>) -> Self {
+        Self {
+            store_id,
+            space,
+            node: Arc::from(""),
+        }
+    }
+
+    /// The space this decoder builds entries of.
+    pub(crate) fn space(&self) -> &Arc<str> {
+        &self.space
+    }
+
+    /// Checks an entry value stored at `key` (frame, version, checksum,
+    /// layout) and reads its fields; the node name is kept for
+    /// [`EntryDecoder::build`].
+    pub(crate) fn parse(&mut self, key: &[u8], value: &[u8]) -> Result<Parsed> {
+        let body = frame::decode_expect(value, ENTRY_VERSION).map_err(|e| Error::decode(key, e))?;
+        self.parse_body(key, value, body)
+    }
+
+    /// Reads the fields of `body`, the framed part of `value`.
+    fn parse_body(&mut self, key: &[u8], value: &[u8], body: &[u8]) -> Result<Parsed> {
+        let mut reader = Body { key, rest: body };
+        // Timestamp, commit number and node length, with one bounds check.
+        let fixed = reader.take(8 + 8 + 2)?;
+        let timestamp = be_u64(&fixed[..8]);
+        let number = be_u64(&fixed[8..16]);
+        let node_len = usize::from(u16::from_be_bytes([fixed[16], fixed[17]]));
+        let node = reader.take(node_len)?;
+        if node != self.node.as_bytes() {
+            let node = std::str::from_utf8(node)
+                .map_err(|_| Error::corrupt_at(key, "entry string is not UTF-8"))?;
+            self.node = Arc::from(node);
+        }
+        let count = reader.u32()?;
+        let mut metadata = BTreeMap::new();
+        for _ in 0..count {
+            let klen = reader.u32()? as usize;
+            let k = reader.string(klen)?;
+            let vlen = reader.u32()? as usize;
+            let v = reader.string(vlen)?;
+            metadata.insert(k, v);
+        }
+        // The payload runs from here to the checksum.
+        let end = value.len() - frame::OVERHEAD + 1;
+        debug_assert!(end >= ENTRY_FIXED);
+        Ok(Parsed {
+            timestamp,
+            number,
+            metadata,
+            payload: end - reader.rest.len()..end,
+        })
+    }
+
+    /// The entry `sequence` of `segment` whose value `parse` just checked:
+    /// its payload is `value` itself, narrowed to the payload's bytes (no
+    /// copy).
+    pub(crate) fn build(
+        &self,
+        mut value: Bytes,
+        parsed: Parsed,
+        segment: Arc<str>,
+        sequence: u64,
+    ) -> Entry {
+        value.truncate(parsed.payload.end);
+        value.advance(parsed.payload.start);
+        Entry {
+            space: self.space.clone(),
+            segment,
+            sequence,
+            timestamp: parsed.timestamp,
+            trx: Trx {
+                id: self.store_id,
+                node: self.node.clone(),
+                number: parsed.number,
+            },
+            payload: value,
+            metadata: parsed.metadata,
+        }
+    }
+
+    /// Decodes an entry value stored at `key` (entry `sequence` of
+    /// `segment`): [`EntryDecoder::parse`] then [`EntryDecoder::build`].
+    pub(crate) fn decode(
+        &mut self,
+        key: &[u8],
+        value: Bytes,
+        segment: &Arc<str>,
+        sequence: u64,
+    ) -> Result<Entry> {
+        let parsed = self.parse(key, &value)?;
+        Ok(self.build(value, parsed, segment.clone(), sequence))
+    }
+}
+
+/// The timestamp in an entry value's header, without checking the frame
+/// (`None` when the value is too short to hold one). For ordering and
+/// filtering before an entry is decoded; [`EntryDecoder::parse`] checks it.
+pub(crate) fn peek_timestamp(value: &[u8]) -> Option<u64> {
+    let raw = value.get(1..9)?;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(raw);
+    Some(u64::from_be_bytes(word))
+}
+
+/// Decodes one entry value stored at `key` (see [`EntryDecoder`] to decode
+/// many); the payload shares `value`'s buffer.
 pub(crate) fn decode_entry(
     key: &[u8],
     value: &Bytes,
@@ -113,39 +254,7 @@ pub(crate) fn decode_entry(
     sequence: u64,
     store_id: uuid::Uuid,
 ) -> Result<Entry> {
-    let body = frame::decode_expect(value, ENTRY_VERSION).map_err(|e| Error::decode(key, e))?;
-    let mut reader = Body { key, rest: body };
-    let timestamp = reader.u64()?;
-    let number = reader.u64()?;
-    let node_len = usize::from(reader.u16()?);
-    let node = reader.string(node_len)?;
-    let count = reader.u32()?;
-    let mut metadata = BTreeMap::new();
-    for _ in 0..count {
-        let klen = reader.u32()? as usize;
-        let k = reader.string(klen)?;
-        let vlen = reader.u32()? as usize;
-        let v = reader.string(vlen)?;
-        metadata.insert(k, v);
-    }
-    // The payload runs from here to the checksum.
-    let payload_len = reader.rest.len();
-    let end = value.len() - frame::OVERHEAD + 1;
-    let payload = value.slice(end - payload_len..end);
-    debug_assert!(end >= ENTRY_FIXED);
-    Ok(Entry {
-        space: space.to_owned(),
-        segment: segment.to_owned(),
-        sequence,
-        timestamp,
-        trx: Trx {
-            id: store_id,
-            node,
-            number,
-        },
-        payload,
-        metadata,
-    })
+    EntryDecoder::new(store_id, space.into()).decode(key, value.clone(), &segment.into(), sequence)
 }
 
 /// A segment status as stored, with the fields the API does not show.
@@ -280,6 +389,47 @@ mod tests {
         assert_eq!(entry.metadata, meta);
         assert_eq!(entry.payload, "payload");
         assert_eq!(entry_timestamp(b"k", &value).unwrap(), 7);
+    }
+
+    #[test]
+    fn should_decode_without_copying_payloads_or_names() {
+        let id = uuid::Uuid::new_v4();
+        let mut decoder = EntryDecoder::new(id, "s".into());
+        let segment: Arc<str> = "g".into();
+        let values: Vec<Bytes> = ["node-1", "node-1", "node-2"]
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let ts = 10 + i as u64;
+                Bytes::from(encode_entry(ts, 1, node, &BTreeMap::new(), b"payload").unwrap())
+            })
+            .collect();
+        let entries: Vec<Entry> = values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                assert_eq!(peek_timestamp(value), Some(10 + i as u64));
+                decoder
+                    .decode(b"k", value.clone(), &segment, i as u64 + 1)
+                    .unwrap()
+            })
+            .collect();
+        for (entry, value) in entries.iter().zip(&values) {
+            assert_eq!(entry.payload, "payload");
+            // The payload is a slice of the stored value.
+            let start = value.as_ptr() as usize;
+            let at = entry.payload.as_ptr() as usize;
+            assert!(at > start && at + entry.payload.len() < start + value.len());
+            assert!(Arc::ptr_eq(&entry.segment, &segment));
+            assert!(Arc::ptr_eq(&entry.space, &entries[0].space));
+        }
+        assert!(Arc::ptr_eq(&entries[0].trx.node, &entries[1].trx.node));
+        assert_eq!(&*entries[2].trx.node, "node-2");
+        assert_eq!(
+            (entries[2].timestamp, entries[2].sequence, entries[2].trx.id),
+            (12, 3, id)
+        );
+        assert_eq!(peek_timestamp(b"\x01short"), None);
     }
 
     #[test]

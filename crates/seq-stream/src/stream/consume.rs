@@ -1,29 +1,38 @@
 //! Consumes: paged reads of a segment, a space or several spaces, that can
 //! follow the live tail.
 //!
-//! Every stream holds at most one page per source (a page is at most the
-//! query's `page_size` entries, and stops early at [`PAGE_BYTES`] of
-//! payload). It reads pages on `spawn_blocking` from storage snapshots and
+//! A stream reads pages on the blocking pool from storage snapshots and
 //! keeps its position as "strictly after the last entry read", so the
 //! switch from history to following is the same step as any other page:
-//! nothing is skipped or repeated.
+//! nothing is skipped or repeated. How pages are sized, read ahead and
+//! bounded is described at [`EntryStream`].
 //!
-//! Following waits on [`Store::watch_changes`]: the stream marks the current
-//! commit seen *before* it reads a page, so a commit that lands after the
-//! read wakes it. The stream ends when its limit is reached, when a bound of
-//! the query is passed, when the store closes, or on [`EntryStream::close`];
-//! dropping it cancels it.
+//! # Following
+//!
+//! Following waits on [`Store::watch_changes`]: the stream marks the
+//! current change counter seen *before* it starts reading a page, so a
+//! commit that lands after the read started wakes it. The stream ends when
+//! its limit is reached, when a bound of the query is passed, when the
+//! store closes, or on [`EntryStream::close`]; dropping it cancels it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use seq_core::SpaceOffset;
+use seq_storage::Storage;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::read::{self, SpacePage, blocking};
+use super::codec::{EntryDecoder, Parsed};
+use super::keys;
+use super::read::{self, IndexPage, Page, RawEntry};
 use super::types::{DEFAULT_PAGE_SIZE, Entry, MultiQuery, PAGE_BYTES, SegmentQuery, SpaceQuery};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Store;
+
+/// Entries in a stream's first page (fewer when the query's page size is
+/// smaller); each full page doubles the next, up to the page size.
+const FIRST_PAGE: usize = 64;
 
 impl Store {
     /// Reads a segment in sequence order, filtered by `query`.
@@ -47,21 +56,17 @@ impl Store {
     ) -> Result<EntryStream> {
         seq_core::validate_name("space", space)?;
         seq_core::validate_name("segment", segment)?;
-        let source = Source::Segment {
+        let source = Source::Segment(SegmentCursor {
             space: space.into(),
             segment: segment.into(),
             next: query.min_seq.max(1),
             max_seq: query.max_seq.unwrap_or(u64::MAX),
             min_ts: query.min_ts.unwrap_or(0),
             max_ts: query.max_ts.unwrap_or(u64::MAX),
-        };
-        Ok(EntryStream::new(
-            self,
-            source,
-            query.limit,
-            query.follow,
-            query.page_size,
-        ))
+            size: PageSize::new(page_size(query.page_size)),
+            ahead: None,
+        });
+        Ok(EntryStream::new(self, source, query.limit, query.follow))
     }
 
     /// Reads a space: every segment merged by `(timestamp, segment,
@@ -76,14 +81,8 @@ impl Store {
     /// As [`Store::consume_segment`].
     pub fn consume_space(&self, space: &str, query: SpaceQuery) -> Result<EntryStream> {
         seq_core::validate_name("space", space)?;
-        let cursor = SpaceCursor::new(space, query.offset.clone());
-        let mut stream = EntryStream::new(
-            self,
-            Source::Space(cursor),
-            query.limit,
-            query.follow,
-            query.page_size,
-        );
+        let cursor = SpaceCursor::new(space, query.offset.clone(), page_size(query.page_size));
+        let mut stream = EntryStream::new(self, Source::Space(cursor), query.limit, query.follow);
         stream.yielded = query.offset;
         Ok(stream)
     }
@@ -91,7 +90,8 @@ impl Store {
     /// Reads several spaces merged by `(timestamp, space, segment,
     /// sequence)`, each strictly after its offset in `query.offsets`.
     ///
-    /// The merge holds one page per space. Within each space the order is
+    /// The merge holds one page per space (no read-ahead). Within each
+    /// space the order is
     /// exact; across spaces it is exact for entries committed while the
     /// store's clock moves forward (a wall clock that stepped back across a
     /// restart can put a later space's entries behind an earlier one's, but
@@ -106,13 +106,16 @@ impl Store {
         if query.offsets.is_empty() {
             return Err(crate::Error::invalid("consume needs at least one space"));
         }
+        let size = page_size(query.page_size);
         let mut lanes = Vec::with_capacity(query.offsets.len());
         for (space, offset) in query.offsets {
             seq_core::validate_name("space", &space)?;
+            let cursor = SpaceCursor::new(&space, offset.clone(), size);
             lanes.push(Lane {
-                yielded: offset.clone(),
-                cursor: SpaceCursor::new(&space, offset),
-                buffer: VecDeque::new(),
+                yielded: offset,
+                decoder: EntryDecoder::new(self.id(), cursor.space.clone()),
+                cursor,
+                buffer: Buffer::default(),
                 dry_at: None,
             });
         }
@@ -121,7 +124,6 @@ impl Store {
             Source::Multi(lanes),
             query.limit,
             query.follow,
-            query.page_size,
         ))
     }
 }
@@ -130,15 +132,32 @@ impl Store {
 /// [`Store::consume_space`] or [`Store::consume`].
 ///
 /// Call [`EntryStream::next`] (or [`EntryStream::next_batch`]) until it
-/// returns `None`. It holds at most one page per source in memory.
+/// returns `None`.
+///
+/// # Pages and memory
+///
+/// A stream reads its source in pages, each from one storage snapshot. A
+/// page is at most the query's `page_size` entries ([`DEFAULT_PAGE_SIZE`]
+/// by default) and stops early once its stored values reach
+/// [`PAGE_BYTES`]. Pages start small (64 entries: a quick first entry,
+/// little waste on short reads) and double while they come back full.
+///
+/// A segment or space stream reads the next page while its caller works
+/// through the current one, so it holds at most two pages: the one being
+/// yielded and the one being read (a space stream also reads the next
+/// page's index positions, 24 bytes each, alongside). A multi-space stream
+/// ([`Store::consume`]) holds at most one page per space. Entries are
+/// decoded, and their checksums checked, as they are yielded: on the
+/// caller's side of the read-ahead, so decoding overlaps with reading.
 pub struct EntryStream {
     store: Store,
     source: Source,
     /// Entries read but not yielded (segment and space sources).
-    buffer: VecDeque<Entry>,
+    buffer: Buffer,
+    /// Decodes the entries of the segment or space source.
+    decoder: EntryDecoder,
     remaining: Option<u64>,
     follow: bool,
-    page_size: usize,
     commits: watch::Receiver<u64>,
     done: bool,
     max_held: usize,
@@ -158,92 +177,293 @@ impl std::fmt::Debug for EntryStream {
 }
 
 enum Source {
-    Segment {
-        space: Arc<str>,
-        segment: Arc<str>,
-        /// The next sequence to read.
-        next: u64,
-        max_seq: u64,
-        min_ts: u64,
-        max_ts: u64,
-    },
+    Segment(SegmentCursor),
     Space(SpaceCursor),
     Multi(Vec<Lane>),
 }
 
+/// The storage for a page read that started after the stream was created.
+/// Reads hold the storage weakly until they run, so a read ahead that is
+/// still queued when its stream and store are dropped neither keeps the
+/// storage open nor reads it.
+fn upgrade(storage: &Weak<dyn Storage>) -> Result<Arc<dyn Storage>> {
+    storage
+        .upgrade()
+        .ok_or_else(|| Error::closed("the store was dropped"))
+}
+
+/// The query's page size (0 = [`DEFAULT_PAGE_SIZE`]).
+fn page_size(requested: usize) -> usize {
+    if requested == 0 {
+        DEFAULT_PAGE_SIZE
+    } else {
+        requested
+    }
+}
+
+/// A page read running on the blocking pool (or one known without a read).
+struct Ahead {
+    read: PageRead,
+    /// Entries the stream held when the read started (they may still be
+    /// held when its page arrives).
+    held: usize,
+}
+
+enum PageRead {
+    Running(JoinHandle<Result<Page>>),
+    Ready(Page),
+}
+
+/// Starts reading a page. `held` is what the stream holds meanwhile.
+fn start<F>(read: F, held: usize) -> Ahead
+where
+    F: FnOnce() -> Result<Page> + Send + 'static,
+{
+    Ahead {
+        read: PageRead::Running(read::spawn(read)),
+        held,
+    }
+}
+
+/// Waits for the read in `slot`. Cancel-safe: dropping the future leaves
+/// the read in `slot`, where the next call finds it. Returns the page and
+/// the most entries held while it was read.
+async fn finish_read(slot: &mut Option<Ahead>) -> Result<(Page, usize)> {
+    let Some(ahead) = slot else {
+        return Ok((Page::default(), 0));
+    };
+    let held = ahead.held;
+    let result = match &mut ahead.read {
+        PageRead::Running(handle) => read::join(handle).await,
+        PageRead::Ready(page) => Ok(std::mem::take(page)),
+    };
+    *slot = None;
+    let page = result?;
+    let held = held + page.entries.len();
+    Ok((page, held))
+}
+
+/// The size of the next page: starts at [`FIRST_PAGE`], doubles after each
+/// full page up to the query's page size.
+#[derive(Debug, Clone, Copy)]
+struct PageSize {
+    next: usize,
+    max: usize,
+}
+
+impl PageSize {
+    fn new(max: usize) -> Self {
+        Self {
+            next: FIRST_PAGE.min(max),
+            max,
+        }
+    }
+
+    fn grow(&mut self) {
+        self.next = self.next.saturating_mul(2).min(self.max);
+    }
+}
+
+/// A position in a segment and the query's bounds.
+struct SegmentCursor {
+    space: Arc<str>,
+    segment: Arc<str>,
+    /// The next sequence to read.
+    next: u64,
+    max_seq: u64,
+    min_ts: u64,
+    max_ts: u64,
+    size: PageSize,
+    ahead: Option<Ahead>,
+}
+
+impl SegmentCursor {
+    /// Starts reading the next page of at most `count` entries.
+    fn start(&mut self, store: &Store, count: usize, held: usize) {
+        let storage = Arc::downgrade(store.storage());
+        let (space, segment) = (self.space.clone(), self.segment.clone());
+        let (from, to) = (self.next, self.max_seq);
+        let count = count.clamp(1, self.size.next);
+        self.ahead = Some(start(
+            move || {
+                read::segment_page(
+                    &*upgrade(&storage)?,
+                    &space,
+                    &segment,
+                    from,
+                    to,
+                    count,
+                    PAGE_BYTES,
+                )
+            },
+            held,
+        ));
+    }
+}
+
 /// A position in a space and the page-size estimate for it.
+///
+/// A single-space stream reads a page in two steps that overlap with the
+/// neighbouring pages: the index read of page N+1 runs alongside the entry
+/// reads of page N (see [`read::index_page`] and [`read::data_page`]).
+/// A multi-space stream reads each page in one step.
 struct SpaceCursor {
     space: Arc<str>,
-    /// The last index position read.
+    /// Where the next index read starts: the last index position read.
     after: Option<SpaceOffset>,
-    /// Average payload size of the last page (bytes), to keep pages near
+    /// Where the index page whose entries `ahead` reads started, to read it
+    /// again if that read fails.
+    data_from: Option<SpaceOffset>,
+    /// Average value size of the last page (bytes), to keep pages near
     /// [`PAGE_BYTES`].
     avg_bytes: usize,
+    size: PageSize,
+    /// The index page being read.
+    index: Option<JoinHandle<Result<IndexPage>>>,
+    /// The entries being read.
+    ahead: Option<Ahead>,
 }
 
 impl SpaceCursor {
-    fn new(space: &str, after: Option<SpaceOffset>) -> Self {
+    fn new(space: &str, after: Option<SpaceOffset>, page_size: usize) -> Self {
         // Assume large entries until a page says otherwise, so the first
         // page cannot be huge.
         Self {
             space: space.into(),
             after,
+            data_from: None,
             avg_bytes: PAGE_BYTES / 16,
+            size: PageSize::new(page_size),
+            index: None,
+            ahead: None,
         }
     }
 
-    fn page_count(&self, page_size: usize) -> usize {
-        (PAGE_BYTES / self.avg_bytes.max(1)).clamp(1, page_size)
+    /// The next page's size for `wanted` more entries.
+    fn count(&self, wanted: usize) -> usize {
+        wanted
+            .min(self.size.next)
+            .min(PAGE_BYTES / self.avg_bytes.max(1))
+            .max(1)
     }
 
-    async fn fetch(&mut self, store: &Store, page_size: usize) -> Result<SpacePage> {
-        let count = self.page_count(page_size);
-        let storage = store.storage().clone();
-        let id = store.id();
+    /// Starts reading the next page of at most `wanted` entries in one step
+    /// (multi-space streams).
+    fn start(&mut self, store: &Store, wanted: usize) {
+        let count = self.count(wanted);
+        let storage = Arc::downgrade(store.storage());
         let space = self.space.clone();
         let after = self.after.clone();
-        let page = blocking(move || read::space_page(&*storage, id, &space, after.as_ref(), count))
-            .await?;
+        self.ahead = Some(start(
+            move || read::space_page(&*upgrade(&storage)?, &space, after.as_ref(), count),
+            0,
+        ));
+    }
+
+    /// Starts reading the next index page, for at most `wanted` entries.
+    fn start_index(&mut self, store: &Store, wanted: usize) {
+        let count = self.count(wanted);
+        let storage = Arc::downgrade(store.storage());
+        let space = self.space.clone();
+        let after = self.after.clone();
+        self.index = Some(read::spawn(move || {
+            read::index_page(&*upgrade(&storage)?, &space, after.as_ref(), count)
+        }));
+    }
+
+    /// Waits for the index page being read (cancel-safe, as
+    /// [`finish_read`]) and moves the position past it.
+    async fn finish_index(&mut self) -> Result<IndexPage> {
+        let Some(handle) = &mut self.index else {
+            return Ok(IndexPage::default());
+        };
+        let result = read::join(handle).await;
+        self.index = None;
+        let index = result?;
+        self.data_from = self.after.clone();
+        if let Some(last) = &index.last {
+            self.after = Some(last.clone());
+        }
+        Ok(index)
+    }
+
+    /// Starts reading the entries of `index`; `held` is what the stream
+    /// holds meanwhile.
+    fn start_data(&mut self, store: &Store, index: IndexPage, held: usize) {
+        if index.is_empty() {
+            // Nothing to read (e.g. a follower at the tail).
+            let page = Page {
+                exhausted: index.exhausted,
+                ..Page::default()
+            };
+            self.ahead = Some(Ahead {
+                read: PageRead::Ready(page),
+                held,
+            });
+            return;
+        }
+        let storage = Arc::downgrade(store.storage());
+        let space = self.space.clone();
+        self.ahead = Some(start(
+            move || read::data_page(&*upgrade(&storage)?, &space, index),
+            held,
+        ));
+    }
+
+    /// After a failed entry read: forget the reads in flight and read the
+    /// index page again.
+    fn reset(&mut self) {
+        self.index = None;
+        self.ahead = None;
+        self.after = self.data_from.take();
+    }
+
+    /// Takes a page read in one step: moves the position past it and
+    /// adapts the estimates.
+    fn advance(&mut self, page: &Page) {
         if let Some(last) = &page.last {
             self.after = Some(last.clone());
         }
+        self.note(page);
+    }
+
+    /// Adapts the page-size estimates to a page read.
+    fn note(&mut self, page: &Page) {
         if !page.entries.is_empty() {
-            let bytes: usize = page.entries.iter().map(|e| e.payload.len()).sum();
+            let bytes: usize = page.entries.iter().map(|e| e.value.len()).sum();
             self.avg_bytes = (bytes / page.entries.len()).max(1);
         }
-        Ok(page)
+        if !page.exhausted {
+            self.size.grow();
+        }
     }
 }
 
 /// One space of a multi-space merge.
 struct Lane {
     cursor: SpaceCursor,
-    buffer: VecDeque<Entry>,
+    buffer: Buffer,
+    decoder: EntryDecoder,
     /// The commit number seen before the read that found this lane dry.
     dry_at: Option<u64>,
     yielded: Option<SpaceOffset>,
 }
 
 impl EntryStream {
-    fn new(
-        store: &Store,
-        source: Source,
-        limit: Option<u64>,
-        follow: bool,
-        page_size: usize,
-    ) -> Self {
+    fn new(store: &Store, source: Source, limit: Option<u64>, follow: bool) -> Self {
         let commits = store.watch_changes();
+        let space = match &source {
+            Source::Segment(cursor) => cursor.space.clone(),
+            Source::Space(cursor) => cursor.space.clone(),
+            Source::Multi(_) => Arc::from(""),
+        };
         Self {
             store: store.clone(),
             source,
-            buffer: VecDeque::new(),
+            buffer: Buffer::default(),
+            decoder: EntryDecoder::new(store.id(), space),
             remaining: limit,
             follow,
-            page_size: if page_size == 0 {
-                DEFAULT_PAGE_SIZE
-            } else {
-                page_size
-            },
             commits,
             done: limit == Some(0),
             max_held: 0,
@@ -253,15 +473,15 @@ impl EntryStream {
 
     /// The next entry; `None` once the stream has ended.
     ///
-    /// Cancel-safe at page granularity: dropping the future while it waits
-    /// for new entries loses nothing, dropping it during a read may skip the
-    /// page being read (drop the stream instead to cancel).
+    /// Cancel-safe: dropping the future while it waits for new entries or
+    /// for a page loses nothing (a page read keeps running, and the next
+    /// call takes it).
     ///
     /// # Errors
     ///
     /// [`crate::Error::Corrupt`] for an entry or index key that does not
     /// decode, [`crate::Error::Storage`] for a failed read. The stream can be
-    /// polled again after an error; it retries the same page.
+    /// polled again after an error; it retries the same page or entry.
     pub async fn next(&mut self) -> Result<Option<Entry>> {
         if self.done {
             return Ok(None);
@@ -293,7 +513,8 @@ impl EntryStream {
     ///
     /// # Errors
     ///
-    /// As [`EntryStream::next`].
+    /// As [`EntryStream::next`]; an entry that does not decode after the
+    /// first ends the batch early, and the next call returns its error.
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         if max == 0 {
@@ -302,15 +523,17 @@ impl EntryStream {
         let Some(first) = self.next().await? else {
             return Ok(out);
         };
+        out.reserve(max.min(self.buffer.len() + 1));
         out.push(first);
         if !matches!(self.source, Source::Multi(_)) {
             // Single source: take what the page already holds in one go.
             self.drain_into(&mut out, max);
         }
         while out.len() < max && self.ready() {
-            match self.next().await? {
-                Some(entry) => out.push(entry),
-                None => break,
+            match self.next().await {
+                Ok(Some(entry)) => out.push(entry),
+                // The error comes again on the next call.
+                Ok(None) | Err(_) => break,
             }
         }
         Ok(out)
@@ -318,6 +541,7 @@ impl EntryStream {
 
     /// Moves buffered entries (single source) into `out` up to `max`,
     /// honouring the limit, as repeated [`EntryStream::next`] calls would.
+    /// Stops before an entry that does not decode.
     fn drain_into(&mut self, out: &mut Vec<Entry>, max: usize) {
         if self.done {
             return;
@@ -326,17 +550,24 @@ impl EntryStream {
         if let Some(remaining) = self.remaining {
             n = n.min(usize::try_from(remaining).unwrap_or(usize::MAX));
         }
-        if n == 0 {
+        let mut taken = 0;
+        while taken < n {
+            match decode_front(&mut self.decoder, &mut self.buffer) {
+                Ok(Some(entry)) => out.push(entry),
+                Ok(None) | Err(_) => break,
+            }
+            taken += 1;
+        }
+        if taken == 0 {
             return;
         }
-        out.extend(self.buffer.drain(..n));
         if let Source::Space(_) = self.source
             && let Some(last) = out.last()
         {
             set_offset(&mut self.yielded, last);
         }
         if let Some(remaining) = &mut self.remaining {
-            *remaining -= n as u64;
+            *remaining -= taken as u64;
             if *remaining == 0 {
                 self.finish();
             }
@@ -370,7 +601,8 @@ impl EntryStream {
         }
     }
 
-    /// The most entries this stream has held in memory at once (for
+    /// The most entries this stream has held in memory at once, counting a
+    /// page being read ahead with the entries held while it was read (for
     /// checking that reads stay page-bounded).
     #[doc(hidden)]
     pub fn max_held(&self) -> usize {
@@ -384,16 +616,21 @@ impl EntryStream {
         }
     }
 
-    fn note_held(&mut self) {
-        self.max_held = self.max_held.max(self.held());
+    fn note_held(&mut self, held: usize) {
+        self.max_held = self.max_held.max(held).max(self.held());
     }
 
     fn finish(&mut self) {
         self.done = true;
-        self.buffer = VecDeque::new();
-        if let Source::Multi(lanes) = &mut self.source {
-            for lane in lanes {
-                lane.buffer = VecDeque::new();
+        self.buffer = Buffer::default();
+        match &mut self.source {
+            Source::Segment(cursor) => cursor.ahead = None,
+            Source::Space(cursor) => cursor.ahead = None,
+            Source::Multi(lanes) => {
+                for lane in lanes {
+                    lane.buffer = Buffer::default();
+                    lane.cursor.ahead = None;
+                }
             }
         }
     }
@@ -422,15 +659,25 @@ impl EntryStream {
         self.commits.changed().await.is_ok()
     }
 
+    /// Entries still wanted beyond those buffered (`usize::MAX` without a
+    /// limit).
+    fn wanted(&self) -> usize {
+        match self.remaining {
+            Some(remaining) => usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(self.buffer.len()),
+            None => usize::MAX,
+        }
+    }
+
     async fn next_single(&mut self) -> Result<Option<Entry>> {
         loop {
-            if let Some(entry) = self.buffer.pop_front() {
+            if let Some(entry) = decode_front(&mut self.decoder, &mut self.buffer)? {
                 if let Source::Space(_) = self.source {
                     set_offset(&mut self.yielded, &entry);
                 }
                 return Ok(Some(entry));
             }
-            self.commits.borrow_and_update();
             let exhausted = self.fill_single().await?;
             if self.done {
                 return Ok(None);
@@ -444,60 +691,106 @@ impl EntryStream {
         }
     }
 
-    /// Reads one page into the buffer; returns whether the source ran dry.
+    /// Takes the page read ahead (or reads one) into the empty buffer and
+    /// starts reading the next one when there is more to read; returns
+    /// whether the source ran dry.
     async fn fill_single(&mut self) -> Result<bool> {
-        let page_size = self.page_size;
-        match &mut self.source {
-            Source::Segment {
-                space,
-                segment,
-                next,
-                max_seq,
-                min_ts,
-                max_ts,
-            } => {
-                if *next > *max_seq {
-                    self.done = true;
-                    return Ok(true);
+        let wanted = self.wanted();
+        let page = match &mut self.source {
+            Source::Segment(cursor) => {
+                if cursor.ahead.is_none() {
+                    if cursor.next > cursor.max_seq {
+                        self.done = true;
+                        return Ok(true);
+                    }
+                    // Mark the change counter seen before the read starts.
+                    self.commits.borrow_and_update();
+                    cursor.start(&self.store, wanted, 0);
                 }
-                let storage = self.store.storage().clone();
-                let id = self.store.id();
-                let (sp, sg, from, to) = (space.clone(), segment.clone(), *next, *max_seq);
-                let page = blocking(move || {
-                    read::segment_page(&*storage, id, &sp, &sg, from, to, page_size, PAGE_BYTES)
-                })
-                .await?;
-                if let Some(last) = page.entries.last() {
-                    *next = last.sequence.saturating_add(1);
+                let (mut page, held) = finish_read(&mut cursor.ahead).await?;
+                let entries = &mut page.entries;
+                // Timestamps never decrease within a segment: end after the
+                // last entry within `max_ts`. An entry the bounds act on is
+                // checked first, so a corrupt one is reported, not skipped.
+                let cut = entries.iter().position(|e| e.timestamp > cursor.max_ts);
+                if let Some(cut) = cut {
+                    parse(&mut self.decoder, &cursor.segment, &entries[cut])?;
                 }
-                let mut entries = page.entries;
-                if let Some(cut) = entries.iter().position(|e| e.timestamp > *max_ts) {
-                    // Timestamps never decrease within a segment: end
-                    // after what is buffered.
-                    *max_seq = entries[cut].sequence.saturating_sub(1);
+                if cursor.min_ts > 0 {
+                    for entry in entries.iter().filter(|e| e.timestamp < cursor.min_ts) {
+                        parse(&mut self.decoder, &cursor.segment, entry)?;
+                    }
+                }
+                if let Some(last) = entries.last() {
+                    cursor.next = last.sequence.saturating_add(1);
+                }
+                if let Some(cut) = cut {
+                    cursor.max_seq = entries[cut].sequence.saturating_sub(1);
                     entries.truncate(cut);
                 }
-                if *min_ts > 0 {
-                    entries.retain(|e| e.timestamp >= *min_ts);
+                if cursor.min_ts > 0 {
+                    let min_ts = cursor.min_ts;
+                    entries.retain(|e| e.timestamp >= min_ts);
                 }
-                append(&mut self.buffer, entries);
-                self.note_held();
-                Ok(page.exhausted)
+                if !page.exhausted {
+                    cursor.size.grow();
+                }
+                (page, held)
             }
             Source::Space(cursor) => {
-                let page = cursor.fetch(&self.store, page_size).await?;
-                append(&mut self.buffer, page.entries);
-                self.note_held();
-                Ok(page.exhausted)
+                if cursor.ahead.is_none() {
+                    if cursor.index.is_none() {
+                        self.commits.borrow_and_update();
+                        cursor.start_index(&self.store, wanted);
+                    }
+                    let index = cursor.finish_index().await?;
+                    begin_data(cursor, &self.store, &mut self.commits, index, wanted, 0);
+                }
+                let (page, held) = match finish_read(&mut cursor.ahead).await {
+                    Ok(read) => read,
+                    Err(error) => {
+                        cursor.reset();
+                        return Err(error);
+                    }
+                };
+                cursor.note(&page);
+                (page, held)
             }
-            Source::Multi(_) => Ok(true),
+            Source::Multi(_) => return Ok(true),
+        };
+        let (page, held) = page;
+        let exhausted = page.exhausted;
+        self.buffer.append(page);
+        self.note_held(held);
+        // Read ahead while the caller works through this page.
+        let wanted = self.wanted();
+        let held = self.buffer.len();
+        if !exhausted && !self.done && wanted > 0 {
+            match &mut self.source {
+                Source::Segment(cursor) if cursor.next <= cursor.max_seq => {
+                    self.commits.borrow_and_update();
+                    cursor.start(&self.store, wanted, held);
+                }
+                Source::Space(cursor) if cursor.index.is_some() => {
+                    // The next index page was read alongside this page's
+                    // entries: read its entries now. A failure is left for
+                    // the next page's read to report.
+                    match cursor.finish_index().await {
+                        Ok(index) => {
+                            begin_data(cursor, &self.store, &mut self.commits, index, wanted, held);
+                        }
+                        Err(_) => cursor.index = None,
+                    }
+                }
+                _ => {}
+            }
         }
+        Ok(exhausted)
     }
 
     async fn next_multi(&mut self) -> Result<Option<Entry>> {
         loop {
             let current = *self.commits.borrow_and_update();
-            let page_size = self.page_size;
             let follow = self.follow;
             let Source::Multi(lanes) = &mut self.source else {
                 return Ok(None);
@@ -506,10 +799,14 @@ impl EntryStream {
                 while lane.buffer.is_empty()
                     && (lane.dry_at.is_none() || (follow && lane.dry_at != Some(current)))
                 {
-                    let page = lane.cursor.fetch(&self.store, page_size).await?;
+                    // One page per space: no read-ahead across spaces.
+                    lane.cursor.start(&self.store, usize::MAX);
+                    let (page, _) = finish_read(&mut lane.cursor.ahead).await?;
+                    lane.cursor.advance(&page);
                     let empty = page.entries.is_empty();
-                    append(&mut lane.buffer, page.entries);
-                    if page.exhausted && empty {
+                    let exhausted = page.exhausted;
+                    lane.buffer.append(page);
+                    if exhausted && empty {
                         lane.dry_at = Some(current);
                     } else if !empty {
                         lane.dry_at = None;
@@ -521,19 +818,16 @@ impl EntryStream {
             let best = lanes
                 .iter()
                 .enumerate()
-                .filter_map(|(index, lane)| lane.buffer.front().map(|e| (e, index)))
-                .min_by(|(a, ia), (b, ib)| {
-                    (a.timestamp, *ia, &a.segment, a.sequence).cmp(&(
-                        b.timestamp,
-                        *ib,
-                        &b.segment,
-                        b.sequence,
-                    ))
+                .filter_map(|(index, lane)| {
+                    let front = lane.buffer.entries.front()?;
+                    let segment = lane.buffer.segment(front);
+                    Some((front.timestamp, index, segment, front.sequence))
                 })
-                .map(|(_, index)| index);
+                .min()
+                .map(|(_, index, _, _)| index);
             if let Some(index) = best {
                 let lane = &mut lanes[index];
-                let entry = lane.buffer.pop_front();
+                let entry = decode_front(&mut lane.decoder, &mut lane.buffer)?;
                 if let Some(entry) = &entry {
                     set_offset(&mut lane.yielded, entry);
                 }
@@ -546,27 +840,108 @@ impl EntryStream {
     }
 }
 
+/// Starts reading the entries of `index` and, unless the index ran out,
+/// the next index page alongside (marking the change counter seen before
+/// that read starts). `held` is what the stream holds meanwhile.
+fn begin_data(
+    cursor: &mut SpaceCursor,
+    store: &Store,
+    commits: &mut watch::Receiver<u64>,
+    index: IndexPage,
+    wanted: usize,
+    held: usize,
+) {
+    let (exhausted, len) = (index.exhausted, index.len());
+    cursor.start_data(store, index, held);
+    let wanted = wanted.saturating_sub(len);
+    if !exhausted && wanted > 0 {
+        commits.borrow_and_update();
+        cursor.start_index(store, wanted);
+    }
+}
+
+/// Entries read but not yielded, with the names of their segments.
+#[derive(Default)]
+struct Buffer {
+    entries: VecDeque<RawEntry>,
+    segments: Vec<Arc<str>>,
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The segment of `raw`, an entry of this buffer.
+    fn segment(&self, raw: &RawEntry) -> &Arc<str> {
+        &self.segments[raw.segment]
+    }
+
+    /// Appends a page; an empty buffer takes the page's allocations as they
+    /// are (no per-entry move).
+    fn append(&mut self, page: Page) {
+        if self.entries.is_empty() {
+            self.entries = VecDeque::from(page.entries);
+            self.segments = page.segments;
+        } else {
+            let base = self.segments.len();
+            self.segments.extend(page.segments);
+            self.entries
+                .extend(page.entries.into_iter().map(|raw| RawEntry {
+                    segment: base + raw.segment,
+                    ..raw
+                }));
+        }
+    }
+}
+
+/// Checks the entry `raw` of `segment` decodes (see
+/// [`EntryDecoder::parse`]).
+fn parse(decoder: &mut EntryDecoder, segment: &str, raw: &RawEntry) -> Result<Parsed> {
+    // The key only names the entry in an error: built only then.
+    decoder.parse(&[], &raw.value).map_err(|error| match error {
+        Error::Corrupt { reason, .. } => {
+            Error::corrupt_at(&keys::dat(decoder.space(), segment, raw.sequence), reason)
+        }
+        other => other,
+    })
+}
+
+/// Decodes the entry at the front of `buffer` and removes it; an entry that
+/// does not decode stays in front (its error comes again).
+#[inline]
+fn decode_front(decoder: &mut EntryDecoder, buffer: &mut Buffer) -> Result<Option<Entry>> {
+    let Some(raw) = buffer.entries.front() else {
+        return Ok(None);
+    };
+    let parsed = parse(decoder, buffer.segment(raw), raw)?;
+    let Some(raw) = buffer.entries.pop_front() else {
+        return Ok(None);
+    };
+    let segment = buffer.segments[raw.segment].clone();
+    Ok(Some(decoder.build(
+        raw.value,
+        parsed,
+        segment,
+        raw.sequence,
+    )))
+}
+
 /// Sets `slot` to `entry`'s offset, reusing the segment name's buffer.
 fn set_offset(slot: &mut Option<SpaceOffset>, entry: &Entry) {
     match slot {
         Some(offset) => {
             offset.timestamp = entry.timestamp;
             offset.sequence = entry.sequence;
-            if offset.segment != entry.segment {
+            if offset.segment.as_str() != &*entry.segment {
                 offset.segment.clear();
                 offset.segment.push_str(&entry.segment);
             }
         }
         None => *slot = Some(entry.offset()),
-    }
-}
-
-/// Appends a page to a buffer; an empty buffer takes the page's allocation
-/// as it is (no per-entry move).
-fn append(buffer: &mut VecDeque<Entry>, entries: Vec<Entry>) {
-    if buffer.is_empty() {
-        *buffer = VecDeque::from(entries);
-    } else {
-        buffer.extend(entries);
     }
 }

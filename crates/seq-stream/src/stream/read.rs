@@ -1,17 +1,22 @@
 //! Blocking page reads from storage snapshots. Each function reads at most a
-//! page; the async callers run them on `spawn_blocking`.
+//! page; the async callers run them on the blocking pool ([`blocking`], or
+//! [`spawn`] and [`join`] to read ahead).
+//!
+//! Pages hold [`RawEntry`]s: values as storage returned them, decoded (and
+//! checksummed) only when a stream yields them. That puts the decoding on
+//! the consumer's side, where it overlaps with the read of the next page.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use seq_core::SpaceOffset;
 use seq_storage::{KeyRange, ScanOptions, Storage};
-use uuid::Uuid;
+use tokio::task::JoinHandle;
 
 use super::codec::{self, StoredStatus};
 use super::keys;
-use super::types::Entry;
 use crate::error::{Error, Result};
 
 /// Runs a blocking storage read off the async executor.
@@ -20,13 +25,45 @@ where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
+    join(spawn(f)).await
+}
+
+/// Starts a blocking storage read on the blocking pool; [`join`] it.
+pub(crate) fn spawn<T, F>(f: F) -> JoinHandle<Result<T>>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+}
+
+/// Waits for a read started with [`spawn`]. Polling `&mut handle` and
+/// dropping the future leaves the read running, to be joined later.
+pub(crate) async fn join<T, H>(handle: H) -> Result<T>
+where
+    H: std::future::Future<Output = Result<Result<T>, tokio::task::JoinError>>,
+{
+    match handle.await {
         Ok(result) => result,
         Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
         Err(join) => Err(Error::closed(format!(
             "a storage read was cancelled: {join}"
         ))),
     }
+}
+
+/// An entry as a page read it: not decoded yet.
+#[derive(Debug)]
+pub(crate) struct RawEntry {
+    /// Its segment, as an index into [`Page::segments`] (the reader does
+    /// not touch the name's reference count per entry).
+    pub(crate) segment: usize,
+    pub(crate) sequence: u64,
+    /// Its timestamp, from the space index or the value's header; the
+    /// decode checks it.
+    pub(crate) timestamp: u64,
+    /// The stored value.
+    pub(crate) value: Bytes,
 }
 
 /// Reads a segment's stored status (the never-written status when absent).
@@ -42,30 +79,37 @@ pub(crate) fn read_status(
     }
 }
 
-/// One page of a segment.
+/// One page of a segment or a space, in the order the stream yields it.
 #[derive(Debug, Default)]
-pub(crate) struct SegmentPage {
-    pub(crate) entries: Vec<Entry>,
-    /// The snapshot held no more entries in the requested range.
+pub(crate) struct Page {
+    pub(crate) entries: Vec<RawEntry>,
+    /// The segments of the entries.
+    pub(crate) segments: Vec<Arc<str>>,
+    /// Space pages: the last index position examined (entries trimmed
+    /// between the index scan and the entry reads are skipped but still
+    /// passed).
+    pub(crate) last: Option<SpaceOffset>,
+    /// The snapshot held no more entries in the requested range (space
+    /// pages: no more index keys).
     pub(crate) exhausted: bool,
 }
 
 /// Reads up to `count` entries of a segment from sequence `from` up to
-/// `to` (inclusive), stopping early once `max_bytes` of payload are held.
-#[allow(clippy::too_many_arguments)]
+/// `to` (inclusive), stopping early once the values read reach
+/// `max_bytes`.
 pub(crate) fn segment_page(
     storage: &dyn Storage,
-    store_id: Uuid,
     space: &str,
-    segment: &str,
+    segment: &Arc<str>,
     from: u64,
     to: u64,
     count: usize,
     max_bytes: usize,
-) -> Result<SegmentPage> {
-    let mut page = SegmentPage {
+) -> Result<Page> {
+    let mut page = Page {
         entries: Vec::with_capacity(count.min(4096)),
-        exhausted: false,
+        segments: vec![segment.clone()],
+        ..Page::default()
     };
     if from > to {
         page.exhausted = true;
@@ -76,48 +120,73 @@ pub(crate) fn segment_page(
         end: Bound::Included(Bytes::from(keys::dat(space, segment, to))),
     };
     let mut bytes = 0usize;
-    let mut seen = 0usize;
     for item in storage.scan(range, ScanOptions::forward().with_limit(count))? {
         let (key, value) = item?;
-        seen += 1;
-        let seq = keys::dat_seq(&key)?;
-        let entry = codec::decode_entry(&key, &value, space, segment, seq, store_id)?;
-        bytes += entry.payload.len();
-        page.entries.push(entry);
+        bytes += value.len();
+        page.entries.push(RawEntry {
+            segment: 0,
+            sequence: keys::dat_seq(&key)?,
+            // A value too short for a timestamp fails its decode.
+            timestamp: codec::peek_timestamp(&value).unwrap_or(u64::MAX),
+            value,
+        });
         if bytes >= max_bytes {
             // Stopped for size, not because the range ran out.
             return Ok(page);
         }
     }
-    page.exhausted = seen < count;
+    page.exhausted = page.entries.len() < count;
     Ok(page)
 }
 
-/// One page of a space, in merge order.
+/// Reads up to `count` entries of `space` strictly after `after`, in
+/// `(timestamp, segment, sequence)` order: [`index_page`], then
+/// [`data_page`].
+pub(crate) fn space_page(
+    storage: &dyn Storage,
+    space: &str,
+    after: Option<&SpaceOffset>,
+    count: usize,
+) -> Result<Page> {
+    data_page(storage, space, index_page(storage, space, after, count)?)
+}
+
+/// A page of a space's index: the positions of the next entries in merge
+/// order, and the segments they belong to.
 #[derive(Debug, Default)]
-pub(crate) struct SpacePage {
-    pub(crate) entries: Vec<Entry>,
-    /// The last index position examined (entries trimmed between the index
-    /// scan and the entry reads are skipped but still passed).
+pub(crate) struct IndexPage {
+    /// Positions as (timestamp, segment index, sequence).
+    positions: Vec<(u64, usize, u64)>,
+    segments: Vec<PageSegment>,
+    /// The last position read.
     pub(crate) last: Option<SpaceOffset>,
     /// The snapshot held no more index keys.
     pub(crate) exhausted: bool,
 }
 
-/// Reads up to `count` entries of `space` strictly after `after`, in
-/// `(timestamp, segment, sequence)` order: one index scan, then one entry
-/// range scan per segment the page touches.
+impl IndexPage {
+    /// Positions read.
+    pub(crate) fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Whether no position was read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+}
+
+/// Reads up to `count` positions of `space`'s index strictly after `after`.
 ///
 /// Index keys are parsed without allocating: a key's segment component is
 /// compared in its escaped form with the segments already seen on the page,
 /// and only a new one is decoded (and checked) in full.
-pub(crate) fn space_page(
+pub(crate) fn index_page(
     storage: &dyn Storage,
-    store_id: Uuid,
     space: &str,
     after: Option<&SpaceOffset>,
     count: usize,
-) -> Result<SpacePage> {
+) -> Result<IndexPage> {
     let prefix = keys::idx_prefix(space);
     let start = match after {
         Some(offset) => Bound::Excluded(Bytes::from(keys::idx_of(space, offset))),
@@ -139,14 +208,14 @@ pub(crate) fn space_page(
             && key.starts_with(&prefix)
             && key[key.len() - tail..key.len() - 8] == [0x00, 0x01];
         let escaped = if fast {
-            key.slice(head..key.len() - tail)
+            &key[head..key.len() - tail]
         } else {
-            Bytes::new()
+            &[][..]
         };
         let known = if fast {
             match segments.last() {
                 Some(last) if last.escaped == escaped => Some(segments.len() - 1),
-                _ => lookup.get(&escaped).copied(),
+                _ => lookup.get(escaped).copied(),
             }
         } else {
             None
@@ -164,6 +233,11 @@ pub(crate) fn space_page(
                 // escaped segment is new on this page.
                 debug_assert!(fast);
                 let index = segments.len();
+                let escaped = if fast {
+                    key.slice(head..key.len() - tail)
+                } else {
+                    Bytes::new()
+                };
                 segments.push(PageSegment::new(offset.segment, escaped.clone()));
                 lookup.insert(escaped, index);
                 (offset.timestamp, index, offset.sequence)
@@ -179,86 +253,116 @@ pub(crate) fn space_page(
         .last()
         .map(|&(timestamp, index, sequence)| SpaceOffset {
             timestamp,
-            segment: segments[index].name.clone(),
+            segment: segments[index].name.to_string(),
             sequence,
         });
+    Ok(IndexPage {
+        positions,
+        segments,
+        last,
+        exhausted,
+    })
+}
 
+/// Reads the entries an index page names: one range scan per segment the
+/// page touches (entries trimmed since the index scan are skipped).
+pub(crate) fn data_page(storage: &dyn Storage, space: &str, index: IndexPage) -> Result<Page> {
+    let IndexPage {
+        positions,
+        mut segments,
+        last,
+        exhausted,
+    } = index;
+    let count = positions.len();
     // Per segment, the page's entries are consecutive sequences (the index
     // holds every entry, and a segment's timestamps never decrease).
     for segment in &mut segments {
-        let (lo, hi, name) = (segment.lo, segment.hi, segment.name.as_str());
+        let (lo, hi) = (segment.lo, segment.hi);
         if lo == hi {
-            let key = keys::dat(space, name, lo);
+            let key = keys::dat(space, &segment.name, lo);
             if let Some(value) = storage.get(&key)? {
-                segment.entries.push_back(codec::decode_entry(
-                    &key, &value, space, name, lo, store_id,
-                )?);
+                segment.values.push((lo, value));
             }
         } else {
             let range = KeyRange {
-                start: Bound::Included(Bytes::from(keys::dat(space, name, lo))),
-                end: Bound::Included(Bytes::from(keys::dat(space, name, hi))),
+                start: Bound::Included(Bytes::from(keys::dat(space, &segment.name, lo))),
+                end: Bound::Included(Bytes::from(keys::dat(space, &segment.name, hi))),
             };
             let expected = usize::try_from(hi - lo + 1).unwrap_or(usize::MAX);
-            segment.entries.reserve(expected.min(count));
+            segment.values.reserve(expected.min(count));
             for item in storage.scan(range, ScanOptions::forward())? {
                 let (key, value) = item?;
-                let seq = keys::dat_seq(&key)?;
-                segment.entries.push_back(codec::decode_entry(
-                    &key, &value, space, name, seq, store_id,
-                )?);
+                segment.values.push((keys::dat_seq(&key)?, value));
             }
         }
     }
 
+    // Merge: each segment's values are in sequence order, as are its
+    // positions, so one cursor per segment walks its values once.
     let mut entries = Vec::with_capacity(positions.len());
     for &(timestamp, index, sequence) in &positions {
-        let queue = &mut segments[index].entries;
-        while queue.front().is_some_and(|e| e.sequence < sequence) {
-            queue.pop_front();
-        }
-        if queue.front().is_some_and(|e| e.sequence == sequence)
-            && let Some(entry) = queue.pop_front()
+        let segment = &mut segments[index];
+        while segment
+            .values
+            .get(segment.next)
+            .is_some_and(|(seq, _)| *seq < sequence)
         {
-            if entry.timestamp != timestamp {
-                let key = keys::dat(space, &segments[index].name, sequence);
-                return Err(Error::corrupt_at(
-                    &key,
-                    format!(
-                        "entry timestamp {} differs from its index timestamp {}",
-                        entry.timestamp, timestamp
-                    ),
-                ));
-            }
-            entries.push(entry);
+            segment.next += 1;
         }
-        // Otherwise the entry was trimmed after the index scan: skip it.
+        let Some((seq, value)) = segment.values.get_mut(segment.next) else {
+            continue;
+        };
+        if *seq != sequence {
+            // Trimmed after the index scan: skip it.
+            continue;
+        }
+        segment.next += 1;
+        if codec::peek_timestamp(value) != Some(timestamp) {
+            let key = keys::dat(space, &segment.name, sequence);
+            let found = codec::entry_timestamp(&key, value)?;
+            return Err(Error::corrupt_at(
+                &key,
+                format!("entry timestamp {found} differs from its index timestamp {timestamp}"),
+            ));
+        }
+        entries.push(RawEntry {
+            segment: index,
+            sequence,
+            timestamp,
+            value: std::mem::take(value),
+        });
     }
-    Ok(SpacePage {
+    Ok(Page {
         entries,
+        segments: segments.into_iter().map(|s| s.name).collect(),
         last,
         exhausted,
     })
 }
 
 /// A segment met on a space page.
+#[derive(Debug)]
 struct PageSegment {
-    name: String,
+    name: Arc<str>,
     /// Its escaped key component (empty when not usable for matching).
     escaped: Bytes,
     lo: u64,
     hi: u64,
-    entries: VecDeque<Entry>,
+    /// The values read, as (sequence, value), in sequence order.
+    values: Vec<(u64, Bytes)>,
+    /// The first value the merge has not passed.
+    next: usize,
 }
 
 impl PageSegment {
     fn new(name: String, escaped: Bytes) -> Self {
         Self {
-            name,
+            name: name.into(),
             escaped,
             lo: u64::MAX,
             hi: 0,
-            entries: VecDeque::new(),
+            values: Vec::new(),
+            next: 0,
         }
     }
 }

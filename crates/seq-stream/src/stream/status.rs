@@ -48,8 +48,8 @@ impl Store {
                     codec::decode_entry(&key, &value, &space, &segment, seq, id)
                 }
                 None => Ok(Entry {
-                    space,
-                    segment,
+                    space: space.into(),
+                    segment: segment.into(),
                     trx: Trx {
                         id,
                         ..Trx::default()

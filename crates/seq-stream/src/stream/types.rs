@@ -2,6 +2,7 @@
 //! statuses out, and the options and queries of each call.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use seq_core::{ExpectedSequence, SpaceOffset};
@@ -80,19 +81,27 @@ pub const IDEMPOTENCY_WINDOW: u64 = 65_536;
 pub struct Trx {
     /// The store's UUID.
     pub id: Uuid,
-    /// The node name of the store that wrote it ([`crate::StoreOptions::node`]).
-    pub node: String,
+    /// The node name of the store that wrote it ([`crate::StoreOptions::node`]);
+    /// shared between entries that carry the same one.
+    pub node: Arc<str>,
     /// The commit number of the produce that wrote it.
     pub number: u64,
 }
 
 /// One entry read back from a segment.
+///
+/// Entries read together share their names (the [`Arc<str>`] fields are
+/// reference-counted, not copied per entry) and their payload is a slice of
+/// the buffer storage returned ([`Bytes`], not a copy). Keeping an entry
+/// keeps that buffer alive: a backend may return several neighbouring
+/// entries in one buffer (redb: up to 32 KiB), so copy a payload
+/// ([`Bytes::copy_from_slice`]) to keep it long without its neighbours.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
     /// The space.
-    pub space: String,
+    pub space: Arc<str>,
     /// The segment.
-    pub segment: String,
+    pub segment: Arc<str>,
     /// Its sequence: dense within the segment, starting at 1.
     pub sequence: u64,
     /// Its commit group's timestamp (µs since the Unix epoch), never
@@ -113,7 +122,7 @@ impl Entry {
     pub fn offset(&self) -> SpaceOffset {
         SpaceOffset {
             timestamp: self.timestamp,
-            segment: self.segment.clone(),
+            segment: self.segment.to_string(),
             sequence: self.sequence,
         }
     }
@@ -232,7 +241,8 @@ pub struct SegmentQuery {
     pub limit: Option<u64>,
     /// After history, wait for new entries instead of ending.
     pub follow: bool,
-    /// Entries read per storage round trip; 0 = [`DEFAULT_PAGE_SIZE`].
+    /// The most entries read per storage round trip (the first pages are
+    /// smaller, see [`crate::EntryStream`]); 0 = [`DEFAULT_PAGE_SIZE`].
     pub page_size: usize,
 }
 
@@ -247,7 +257,8 @@ pub struct SpaceQuery {
     pub limit: Option<u64>,
     /// After history, wait for new entries instead of ending.
     pub follow: bool,
-    /// Entries read per storage round trip; 0 = [`DEFAULT_PAGE_SIZE`].
+    /// The most entries read per storage round trip (the first pages are
+    /// smaller, see [`crate::EntryStream`]); 0 = [`DEFAULT_PAGE_SIZE`].
     pub page_size: usize,
 }
 
@@ -262,18 +273,21 @@ pub struct MultiQuery {
     pub limit: Option<u64>,
     /// After history, wait for new entries instead of ending.
     pub follow: bool,
-    /// Entries read per storage round trip and space; 0 =
+    /// The most entries read per storage round trip and space (the first
+    /// pages are smaller, see [`crate::EntryStream`]); 0 =
     /// [`DEFAULT_PAGE_SIZE`].
     pub page_size: usize,
 }
 
-/// Entries a consume reads per storage round trip unless its query says
-/// otherwise.
-pub const DEFAULT_PAGE_SIZE: usize = 512;
+/// The most entries a consume reads per storage round trip unless its
+/// query says otherwise (its first pages are smaller, see
+/// [`crate::EntryStream`]).
+pub const DEFAULT_PAGE_SIZE: usize = 1024;
 
-/// Payload bytes a consume aims to hold per page: a page stops early once
-/// its entries reach this size (a single larger entry still makes a page).
-pub const PAGE_BYTES: usize = 4 << 20;
+/// Bytes a consume aims to hold per page: a page stops early once its
+/// entries' stored values reach this size (a single larger entry still
+/// makes a page). A segment or space stream holds at most two pages.
+pub const PAGE_BYTES: usize = 2 << 20;
 
 /// Which entries [`crate::Store::trim`] removes from the start of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ mod tx;
 
 pub use job::Committed;
 pub(crate) use job::{Job, Request, job_fn};
-pub(crate) use tx::{GroupTx, Overlay};
+pub(crate) use tx::{GroupTx, Overlay, ReadCache};
 
 use std::sync::Arc;
 
@@ -45,6 +45,8 @@ pub(crate) struct Writer {
     /// Set after a storage failure that leaves durability unknown; every
     /// later request fails with it until the store is reopened.
     pub(crate) failed: Option<String>,
+    /// Values read and not changed since (see [`ReadCache`]).
+    pub(crate) cache: std::cell::RefCell<ReadCache>,
     /// The backend's batch limits: a group that would exceed them is cut
     /// and its rest committed in the next batch.
     pub(crate) limits: seq_storage::Capabilities,
@@ -158,6 +160,7 @@ impl Writer {
             let mut tx = GroupTx::new(
                 &*self.storage,
                 &overlay,
+                &self.cache,
                 commit,
                 timestamp,
                 &self.node,
@@ -209,8 +212,10 @@ impl Writer {
         } else {
             Durability::Buffered
         };
-        match self.storage.write(overlay.into_batch(), durability) {
+        let (batch, cache_update) = overlay.into_parts();
+        match self.storage.write(batch, durability) {
             Ok(()) => {
+                self.cache.get_mut().apply(cache_update);
                 self.last_timestamp = timestamp;
                 if let Some(end) = reserved {
                     self.oracle_end = end;
@@ -234,21 +239,34 @@ impl Writer {
             }
             Err(conflict @ seq_storage::Error::Conflict { .. }) if self.multi => {
                 self.oracle = oracle_before;
+                self.cache.get_mut().clear();
                 let retry = accepted.into_iter().map(|(request, _)| request);
                 Attempt::Lost(retry.chain(deferred).collect(), conflict)
             }
             Err(storage_error) => {
-                let poisons = !matches!(
+                // Conflict and TooLarge are refusals: nothing was written.
+                let refused = matches!(
                     storage_error,
                     seq_storage::Error::Conflict { .. } | seq_storage::Error::TooLarge { .. }
                 );
                 let error = Error::from(storage_error);
-                if poisons {
+                if refused {
+                    if self.multi {
+                        self.oracle = oracle_before;
+                    }
+                } else if self.multi {
+                    // The batch may or may not have landed (a cluster that
+                    // lost its leader, a timeout). Nothing read is cached
+                    // between groups in this mode, so the store carries on;
+                    // the numbers this group used stay consumed and the rest
+                    // of the reservation is dropped, so none is reused.
+                    tracing::warn!(%error, "seq writer: a shared-storage write failed; its outcome is unknown");
+                    self.oracle_end = self.oracle.current();
+                    self.last_timestamp = timestamp;
+                    self.cache.get_mut().clear();
+                } else {
                     tracing::error!(%error, "seq writer: storage failed; refusing writes until reopen");
                     self.failed = Some(error.to_string());
-                }
-                if self.multi {
-                    self.oracle = oracle_before;
                 }
                 for (request, _) in accepted {
                     request.job.finish(Err(error.clone()));

@@ -133,10 +133,77 @@ impl Overlay {
         self.put(key, value);
     }
 
-    /// The batch to commit.
-    pub(crate) fn into_batch(self) -> WriteBatch {
-        self.batch
+    /// The batch to commit, and what it will change for the read cache.
+    pub(crate) fn into_parts(self) -> (WriteBatch, CacheUpdate) {
+        let update = CacheUpdate {
+            points: self.points,
+            deleted_ranges: self.deleted_ranges,
+        };
+        (self.batch, update)
     }
+}
+
+/// Entries the read cache holds at most; past it, it starts over.
+const READ_CACHE_ENTRIES: usize = 16_384;
+
+/// What the writer has read from storage and not changed since, so a
+/// request reading the same key again (a segment's status, a space's clock,
+/// a sequence's block record) needs no storage read. Keys enter only by
+/// being read; a committed batch updates the ones present.
+///
+/// In multi-writer mode another writer may have changed a cached key: a
+/// value served from here is pinned like any other read, so the batch then
+/// fails with a conflict, and the writer clears the cache before preparing
+/// the group again.
+#[derive(Debug, Default)]
+pub(crate) struct ReadCache {
+    entries: BTreeMap<Bytes, Option<Bytes>>,
+}
+
+impl ReadCache {
+    fn get(&self, key: &[u8]) -> Option<Option<Bytes>> {
+        self.entries.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: &[u8], value: Option<Bytes>) {
+        if self.entries.len() >= READ_CACHE_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(Bytes::copy_from_slice(key), value);
+    }
+
+    /// Applies a committed batch's writes to the keys present.
+    pub(crate) fn apply(&mut self, update: CacheUpdate) {
+        for (start, end) in update.deleted_ranges {
+            if start < end {
+                let doomed: Vec<Bytes> = self
+                    .entries
+                    .range(start..end)
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in doomed {
+                    self.entries.insert(key, None);
+                }
+            }
+        }
+        for (key, value) in update.points {
+            if let Some(slot) = self.entries.get_mut(&key) {
+                *slot = value;
+            }
+        }
+    }
+
+    /// Forgets everything (after a conflict or a write of unknown outcome).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// A batch's effect on the read cache, applied once it committed.
+#[derive(Debug)]
+pub(crate) struct CacheUpdate {
+    points: BTreeMap<Bytes, Option<Bytes>>,
+    deleted_ranges: Vec<(Bytes, Bytes)>,
 }
 
 /// What a request sees and writes while the writer prepares it.
@@ -154,6 +221,7 @@ pub(crate) struct GroupTx<'a> {
     storage: &'a dyn Storage,
     group: &'a Overlay,
     own: Overlay,
+    cache: &'a RefCell<ReadCache>,
     /// Multi-writer mode: pin what `get` reads.
     pin_reads: bool,
     /// Preconditions for the values `get` read from storage.
@@ -168,9 +236,11 @@ pub(crate) struct GroupTx<'a> {
 }
 
 impl<'a> GroupTx<'a> {
+    #[allow(clippy::too_many_arguments)] // All of it is the request's view.
     pub(crate) fn new(
         storage: &'a dyn Storage,
         group: &'a Overlay,
+        cache: &'a RefCell<ReadCache>,
         commit: u64,
         timestamp: u64,
         node: &'a str,
@@ -180,6 +250,7 @@ impl<'a> GroupTx<'a> {
             storage,
             group,
             own: Overlay::default(),
+            cache,
             pin_reads,
             reads: RefCell::new(Overlay::default()),
             commit,
@@ -196,7 +267,15 @@ impl<'a> GroupTx<'a> {
         if let Some(value) = self.group.lookup(key) {
             return Ok(value);
         }
-        let found = self.storage.get(key)?;
+        let cached = self.cache.borrow().get(key);
+        let found = match cached {
+            Some(value) => value,
+            None => {
+                let value = self.storage.get(key)?;
+                self.cache.borrow_mut().insert(key, value.clone());
+                value
+            }
+        };
         if self.pin_reads && !self.group.guarded.contains(key) {
             self.reads.borrow_mut().guard(key, found.as_ref());
         }
