@@ -9,6 +9,8 @@
 //! * `leases.rs` — a holder that stops renewing loses its lease to another
 //!   store, whose token is higher; the old holder's fenced produce fails
 //!   with `Fenced` and writes nothing.
+//! * `follow.rs` — a follower waiting on one store is woken by another
+//!   store's produces through etcd's watch, not by polling.
 //!
 //! They live here rather than in seq-stream so that building seq-stream's
 //! own tests never needs `protoc` (etcd-client's build) or etcd. Run them

@@ -51,6 +51,17 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// Runs `future` on the runtime in the background, until it ends or the
+    /// runtime shuts down.
+    pub(crate) fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.spawn(future);
+    }
+}
+
 impl Drop for Bridge {
     fn drop(&mut self) {
         // Dropping a runtime blocks until its tasks stop, which panics when

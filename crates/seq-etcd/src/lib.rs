@@ -52,6 +52,10 @@
 //!   transaction's failure branch reads every precondition key, so the
 //!   [`Error::Conflict`] names the first failing key without a second round
 //!   trip.
+//! * **[`Storage::watch_changes`]** keeps an etcd watch on the store's
+//!   prefix open and calls back after every change (and after every
+//!   reconnection of the watch), so a multi-writer engine wakes its followers
+//!   without polling.
 //! * **Durability.** etcd acknowledges a write only once a quorum of members
 //!   has it in their fsynced write-ahead log, so [`Durability::Sync`] and
 //!   [`Durability::Buffered`] are the same, and [`Storage::flush`] has nothing
@@ -105,10 +109,12 @@ use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
-use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, TxnOpResponse};
+use etcd_client::{
+    Client, ConnectOptions, GetOptions, KvClient, TxnOpResponse, WatchClient, WatchOptions,
+};
 use seq_storage::{
-    Capabilities, Durability, Error, KeyRange, Result, ScanIter, ScanOptions, Storage, WriteBatch,
-    check_limits,
+    Capabilities, ChangeNotify, Durability, Error, KeyRange, Result, ScanIter, ScanOptions,
+    Storage, WriteBatch, check_limits,
 };
 
 use crate::bridge::Bridge;
@@ -133,6 +139,7 @@ const MIN_REQUEST_BYTES: usize = 16 << 10;
 pub struct EtcdStorage {
     // Dropped before the runtime that serves it.
     kv: KvClient,
+    watch: WatchClient,
     namespace: Namespace,
     options: EtcdOptions,
     bridge: Bridge,
@@ -171,6 +178,7 @@ impl EtcdStorage {
         let kv = client.kv_client().max_decoding_message_size(decode_limit);
         let store = Self {
             kv,
+            watch: client.watch_client(),
             namespace: Namespace::new(&options.prefix),
             options,
             bridge,
@@ -357,6 +365,35 @@ impl Storage for EtcdStorage {
     /// fsynced it.
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// An etcd watch on the store's prefix, kept open on the store's
+    /// runtime: `notify` runs after every watch response that carries
+    /// events, and after each (re)connection of the watch, which is retried
+    /// every 200 ms while the cluster is unreachable. It stops when the
+    /// storage is dropped.
+    fn watch_changes(&self, notify: ChangeNotify) -> bool {
+        let mut client = self.watch.clone();
+        let prefix = self.namespace.as_bytes().to_vec();
+        self.bridge.spawn(async move {
+            loop {
+                let options = WatchOptions::new().with_prefix();
+                if let Ok(mut stream) = client.watch(prefix.clone(), Some(options)).await {
+                    // Writes made while no watch was open are not replayed.
+                    notify();
+                    while let Ok(Some(response)) = stream.message().await {
+                        if !response.events().is_empty() {
+                            notify();
+                        }
+                        if response.canceled() {
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        true
     }
 }
 

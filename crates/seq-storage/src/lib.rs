@@ -134,6 +134,9 @@ pub type KeyValue = (Bytes, Bytes);
 /// fail (or find corruption) part-way through.
 pub type ScanIter<'a> = Box<dyn Iterator<Item = Result<KeyValue>> + Send + 'a>;
 
+/// What [`Storage::watch_changes`] calls when the store may have changed.
+pub type ChangeNotify = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// When a write must be on stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
@@ -289,6 +292,17 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Makes every write acknowledged so far durable.
     fn flush(&self) -> Result<()>;
+
+    /// For a shared backend ([`Capabilities::shared`]): calls `notify`, from
+    /// any thread, soon after any process commits a write to this store, and
+    /// once more whenever the backend had to re-establish its notifications
+    /// (a write may have gone unseen meanwhile), for as long as the storage
+    /// lives. Returns `false` when the backend cannot notify (the default):
+    /// whoever waits for other processes' writes must then poll.
+    fn watch_changes(&self, notify: ChangeNotify) -> bool {
+        drop(notify);
+        false
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
@@ -311,6 +325,10 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
     fn flush(&self) -> Result<()> {
         (**self).flush()
     }
+
+    fn watch_changes(&self, notify: ChangeNotify) -> bool {
+        (**self).watch_changes(notify)
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -332,5 +350,9 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
 
     fn flush(&self) -> Result<()> {
         (**self).flush()
+    }
+
+    fn watch_changes(&self, notify: ChangeNotify) -> bool {
+        (**self).watch_changes(notify)
     }
 }

@@ -276,8 +276,9 @@
 //!   per-space clock record, so across writers an entry committed later
 //!   always sorts later and offsets resume exactly (produces to one space
 //!   serialise across writers; different spaces do not contend).
-//! * **Following and subscriptions** cannot be told of other writers'
-//!   commits: they look again every [`StoreOptions::poll_interval`].
+//! * **Following and subscriptions** are woken by the backend's change
+//!   notifications where it has them (an etcd watch on the store's prefix),
+//!   and otherwise look again every [`StoreOptions::poll_interval`].
 //! * **Leases** are decided on the pinned lease record: one holder at a
 //!   time and strictly increasing tokens store-wide, and a fenced write
 //!   pins the token it checked. Expiry compares wall clocks: keep the

@@ -69,7 +69,9 @@ pub struct StoreOptions {
     /// docs' "Multi-writer mode" for what changes. Default `false`.
     pub shared: bool,
     /// Multi-writer mode: how often followers and subscriptions look for
-    /// other writers' commits (they cannot be notified). Default 50 ms.
+    /// other writers' commits. Default 50 ms. On a backend that notifies of
+    /// changes (etcd's watch) they are woken at once and this poll only
+    /// backs the notifications up, at least 1 s apart.
     pub poll_interval: std::time::Duration,
 }
 

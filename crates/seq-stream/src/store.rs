@@ -80,7 +80,15 @@ impl Store {
         let (changes_tx, changes) = watch::channel(0);
         let changes_tx = Arc::new(changes_tx);
         if multi {
-            spawn_change_poller(Arc::downgrade(&changes_tx), options.poll_interval)?;
+            // A backend that notifies (etcd's watch) wakes followers at once;
+            // polling then only backs it up.
+            let notified = storage.watch_changes(change_notifier(Arc::downgrade(&changes_tx)));
+            let interval = if notified {
+                options.poll_interval.max(NOTIFIED_POLL_INTERVAL)
+            } else {
+                options.poll_interval
+            };
+            spawn_change_poller(Arc::downgrade(&changes_tx), interval)?;
         }
         let (durable_tx, durable) = watch::channel(recovered);
         let writer = Writer {
@@ -368,6 +376,20 @@ impl Drop for Inner {
             tracing::warn!(%error, "seq store: close on drop failed");
         }
     }
+}
+
+/// Multi-writer mode on a backend that notifies of changes: the slowest the
+/// backup poll runs.
+const NOTIFIED_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Bumps the change watch (for [`Storage::watch_changes`]) while the writer,
+/// which owns the sender, runs.
+fn change_notifier(changes: std::sync::Weak<watch::Sender<u64>>) -> seq_storage::ChangeNotify {
+    Arc::new(move || {
+        if let Some(sender) = changes.upgrade() {
+            sender.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    })
 }
 
 /// Multi-writer mode: bumps the change watch every `interval` until the
