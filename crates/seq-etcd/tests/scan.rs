@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 use seq_etcd::testing::Cluster;
 use seq_etcd::{EtcdError, EtcdStorage, etcd_error};
+use seq_storage::test_rng::TestRng as Rng;
 use seq_storage::{Direction, Durability, KeyRange, ScanOptions, Storage, WriteBatch};
 
 static CLUSTER: LazyLock<Cluster> = LazyLock::new(|| Cluster::builder().members(1).start());
@@ -18,22 +19,6 @@ fn store(page_len: usize) -> EtcdStorage {
     let mut options = CLUSTER.options(uuid::Uuid::new_v4().as_bytes().to_vec());
     options.scan_page_len = page_len;
     EtcdStorage::connect(options).expect("connect")
-}
-
-/// xorshift64*: deterministic, seedable, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Keys of several shapes: dense big-endian numbers, a cluster sharing a long
@@ -54,9 +39,9 @@ fn model(rng: &mut Rng) -> BTreeMap<Vec<u8>, Vec<u8>> {
     }
     let alphabet = [0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF, b'd', b'c'];
     for _ in 0..60 {
-        let len = rng.below(5);
+        let len = rng.index(5);
         let k: Vec<u8> = (0..len)
-            .map(|_| alphabet[rng.below(alphabet.len())])
+            .map(|_| alphabet[rng.index(alphabet.len())])
             .collect();
         keys.insert(k, vec![2]);
     }
@@ -77,13 +62,13 @@ fn write_all(store: &EtcdStorage, keys: &BTreeMap<Vec<u8>, Vec<u8>>) {
 
 /// A bound at a model key, next to one, or anywhere.
 fn bound(rng: &mut Rng, keys: &[&Vec<u8>]) -> Bound<Bytes> {
-    let mut key = keys[rng.below(keys.len())].clone();
-    match rng.below(4) {
+    let mut key = keys[rng.index(keys.len())].clone();
+    match rng.index(4) {
         0 => key.push(0),
         1 => key.push(0xFF),
         _ => {}
     }
-    match rng.below(5) {
+    match rng.index(5) {
         0 => Bound::Unbounded,
         1 | 2 => Bound::Included(Bytes::from(key)),
         _ => Bound::Excluded(Bytes::from(key)),
@@ -103,12 +88,12 @@ fn scans_match_a_model_across_pages_and_windows() {
                 start: bound(&mut rng, &sorted),
                 end: bound(&mut rng, &sorted),
             };
-            let direction = if rng.below(2) == 0 {
+            let direction = if rng.index(2) == 0 {
                 Direction::Forward
             } else {
                 Direction::Reverse
             };
-            let limit = (rng.below(3) == 0).then(|| rng.below(12));
+            let limit = (rng.index(3) == 0).then(|| rng.index(12));
             // Every fourth case scans everything, so the long ones occur.
             let range = if case % 4 == 0 {
                 KeyRange::all()

@@ -100,7 +100,7 @@
 //!
 //! # Crate features
 //!
-//! * `test-util` — exposes [`conformance`], the shared backend test suite, and
+//! * `test-util` — exposes [`test_rng`], a deterministic test RNG, [`conformance`], the shared backend test suite, and
 //!   the [`conformance_tests!`] macro that stamps it into `#[test]`s.
 //! * `bench-util` — exposes [`baseline`], raw-backend workloads (synced
 //!   commits, synced batches, range scans, `fdatasync` rate) that benchmarks
@@ -114,6 +114,8 @@ mod range;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
+#[cfg(feature = "test-util")]
+pub mod test_rng;
 
 #[cfg(feature = "bench-util")]
 pub mod baseline;

@@ -159,17 +159,11 @@ impl Store {
         Self::open_etcd_with(options, StoreOptions::default())
     }
 
-    /// [`Store::open_etcd`] with store options (`shared` is forced on).
+    /// [`Store::open_etcd`] with store options (multi-writer mode whatever
+    /// `store.shared` says: etcd's capabilities mark it shared).
     #[cfg(feature = "etcd")]
     pub fn open_etcd_with(options: seq_etcd::EtcdOptions, store: StoreOptions) -> Result<Self> {
-        let storage = seq_etcd::EtcdStorage::connect(options)?;
-        Self::open_with(
-            storage,
-            StoreOptions {
-                shared: true,
-                ..store
-            },
-        )
+        Self::open_with(seq_etcd::EtcdStorage::connect(options)?, store)
     }
 
     /// Whether `storage` holds a store (one was opened on it before):

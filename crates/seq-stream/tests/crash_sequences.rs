@@ -9,24 +9,9 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use seq_storage::test_rng::TestRng as Rng;
 use seq_storage::{CrashStorage, FaultPlan};
 use seq_stream::{Error, SequenceOptions, Store, WriteOptions};
-
-/// xorshift64*: deterministic, dependency-free randomness for the workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const BLOCK: u64 = 4;
 

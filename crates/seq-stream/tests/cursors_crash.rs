@@ -3,24 +3,9 @@
 #![allow(clippy::unwrap_used)] // Helpers of tests: a failed unwrap is a test failure.
 
 use seq_core::SpaceOffset;
+use seq_storage::test_rng::TestRng as Rng;
 use seq_storage::{CrashStorage, FaultPlan};
 use seq_stream::{CursorPosition, Error, Store};
-
-/// A small deterministic generator (xorshift64*), so a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn position(ts: u64, seq: u64) -> CursorPosition {
     CursorPosition::new()

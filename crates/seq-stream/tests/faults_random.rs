@@ -10,23 +10,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use seq_storage::test_rng::TestRng as Rng;
 use seq_storage::{CrashStorage, FaultPlan, KeyRange, ScanOptions, Storage};
 use seq_stream::{
     CursorPosition, Error, LeaseOptions, ProduceOptions, Record, SegmentQuery, SequenceOptions,
     Store,
 };
-
-/// xorshift64*, seeded per case.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
 
 /// What was acknowledged, over every run of one case.
 #[derive(Default)]

@@ -4,25 +4,10 @@
 
 use std::time::Duration;
 
+use seq_storage::test_rng::TestRng as Rng;
 use seq_storage::{CrashStorage, FaultPlan};
 use seq_stream::{Error, Lease, LeaseOptions, Store};
 use uuid::Uuid;
-
-/// A small deterministic generator (xorshift64*), so a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn should_never_reissue_or_lower_lease_tokens_across_crashes() {

@@ -126,13 +126,7 @@ impl Store {
         seq_core::validate_name("space", space)?;
         let storage = self.storage().clone();
         let space = space.to_owned();
-        blocking(move || {
-            Ok(list_statuses(&*storage, Some(&space))?
-                .into_iter()
-                .map(|(status, _)| status)
-                .collect())
-        })
-        .await
+        blocking(move || list_statuses(&*storage, Some(&space))).await
     }
 
     /// How many entries of `space` lie strictly after `offset` (all of them
@@ -193,7 +187,7 @@ impl Store {
 pub(crate) fn list_statuses(
     storage: &dyn seq_storage::Storage,
     space: Option<&str>,
-) -> Result<Vec<(SegmentStatus, u64)>> {
+) -> Result<Vec<SegmentStatus>> {
     let prefix = match space {
         Some(space) => keys::inv_prefix(space),
         None => keys::inv_all(),
@@ -203,7 +197,7 @@ pub(crate) fn list_statuses(
         let (key, value) = item?;
         let (space, segment) = keys::parse_inv(&key)?;
         let stored = codec::decode_status(&key, &value)?;
-        out.push((stored.public(&space, &segment), stored.commit));
+        out.push(stored.public(&space, &segment));
     }
     Ok(out)
 }

@@ -5,8 +5,8 @@
 //! subscription listens *before* it reads its snapshot, so no change after
 //! the snapshot is missed. For each change it waits until commit `c` is
 //! applied, reads the segment's status from storage and yields it unless it
-//! has already yielded that status (each stored status carries the commit of
-//! its last change). Reading the current status coalesces bursts: several
+//! has already yielded that status or a newer one (a status's version is its
+//! last and first sequence: produces only raise the one, trims the other). Reading the current status coalesces bursts: several
 //! changes of one segment may come out as one update with the latest status.
 //! A subscription that falls more than 4,096 changes behind rescans the
 //! statuses it watches and yields those that changed.
@@ -74,7 +74,7 @@ impl Store {
         let statuses = blocking(move || scan.read(&*storage)).await?;
         let known = statuses
             .iter()
-            .map(|(status, _)| {
+            .map(|status| {
                 (
                     (status.space.clone(), status.segment.clone()),
                     version(status),
@@ -83,7 +83,7 @@ impl Store {
             .collect();
         let polls = self.is_multi_writer().then(|| self.watch_changes());
         Ok(Subscription {
-            snapshot: statuses.into_iter().map(|(status, _)| status).collect(),
+            snapshot: statuses,
             store: self.clone(),
             filter,
             changes,
@@ -111,11 +111,11 @@ impl Filter {
                 .is_none_or(|s| s == &*change.segment)
     }
 
-    fn read(&self, storage: &dyn seq_storage::Storage) -> Result<Vec<(SegmentStatus, u64)>> {
+    fn read(&self, storage: &dyn seq_storage::Storage) -> Result<Vec<SegmentStatus>> {
         match (&self.space, &self.segment) {
             (Some(space), Some(segment)) => {
                 let stored = read::read_status(storage, space, segment)?;
-                Ok(vec![(stored.public(space, segment), stored.commit)])
+                Ok(vec![stored.public(space, segment)])
             }
             (space, _) => list_statuses(storage, space.as_deref()),
         }
@@ -198,7 +198,7 @@ impl Subscription {
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let storage = self.store.storage().clone();
                     let scan = self.filter.clone();
-                    for (status, _) in blocking(move || scan.read(&*storage)).await? {
+                    for status in blocking(move || scan.read(&*storage)).await? {
                         if self.remember(&status) {
                             self.pending.push_back(status);
                         }
