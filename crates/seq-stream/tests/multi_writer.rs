@@ -128,6 +128,33 @@ async fn closing_one_store_does_not_give_back_numbers_another_store_reserved_aft
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_opened_before_another_gives_back_still_takes_numbers() {
+    let storage = shared_memory();
+    let mut stores = stores(&storage, 1);
+    stores[0]
+        .create_sequence("ids", blocks_of(16))
+        .await
+        .unwrap();
+    let a = stores[0].sequence("ids").await.unwrap();
+    let from_a = a.next_n(10).await.unwrap();
+    // B opens while A's block is the latest reservation...
+    let b_store = stores_after(&storage);
+    let b = b_store.sequence("ids").await.unwrap();
+    // ...then A closes and gives back what it did not use, so the stored
+    // reservation ends below where B first saw it.
+    let a_store = stores.remove(0);
+    drop(a);
+    a_store.close().await.unwrap();
+    let mut from_b = Vec::new();
+    for _ in 0..3 {
+        from_b.extend(b.next_n(20).await.unwrap().values());
+    }
+    assert!(from_b.windows(2).all(|w| w[0] < w[1]), "{from_b:?}");
+    let last_a = from_a.last();
+    assert!(from_b[0] > last_a, "{} vs {last_a}", from_b[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn gap_free_numbers_from_several_stores_are_dense_and_written_with_their_records() {
     let storage = shared_memory();
     let stores = stores(&storage, 3);

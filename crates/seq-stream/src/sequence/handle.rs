@@ -663,9 +663,15 @@ impl Sequence {
     }
 
     /// Makes `block` (continuing the stored reservation) durable and
-    /// returns the block written. In multi-writer mode the stored
-    /// reservation may have moved on (another writer took blocks): the block
-    /// of the same size goes where it now ends, and that is what is returned.
+    /// returns the block written.
+    ///
+    /// In multi-writer mode the stored reservation may have moved since this
+    /// store last saw it: on (another writer took blocks), so the block of
+    /// the same size goes where it now ends; or back (the writer of the
+    /// latest block closed and gave its unused rest back), so the block
+    /// starts where this store's reservation ends and the given-back ticks
+    /// are skipped. Either way the block lies above everything this store
+    /// has handed out, and that block is what is returned.
     async fn write_block(&self, block: BlockRecord) -> Result<BlockRecord> {
         let shared = self.shared.clone();
         let key = record::key(&shared.name);
@@ -675,10 +681,9 @@ impl Sequence {
                 let mut stored = load_current(tx, &key, &shared)?;
                 let block = if shared.multi {
                     BlockRecord::new(stored.reserved_end().max(block.base), block.size)?
-                } else {
+                } else if stored.reserved_end() == block.base {
                     block
-                };
-                if stored.reserved_end() != block.base {
+                } else {
                     return Err(Error::Conflict {
                         what: format!(
                             "sequence {:?}: the stored reservation ends at tick {}, expected {}",
@@ -687,7 +692,7 @@ impl Sequence {
                             block.base
                         ),
                     });
-                }
+                };
                 stored.block = Some(block);
                 tx.put(key.clone(), stored.encode());
                 Ok(block)
