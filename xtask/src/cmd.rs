@@ -25,6 +25,14 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
+/// `CARGO_TARGET_DIR` made absolute, when it is set (and not empty).
+pub(crate) fn target_dir_override() -> Result<Option<PathBuf>> {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| std::path::absolute(PathBuf::from(dir)).context("resolving CARGO_TARGET_DIR"))
+        .transpose()
+}
+
 /// Any other program, run from the workspace root.
 pub(crate) fn program(name: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(name);

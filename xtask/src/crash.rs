@@ -4,7 +4,7 @@
 //! parent mode spawns itself as a workload child, SIGKILLs it at a seeded
 //! random moment, reopens the store in-process and checks every invariant
 //! against what the child acknowledged. This command only builds and runs it,
-//! with the RocksDB feature when that backend is asked for.
+//! with every feature (RocksDB included) when that backend is asked for.
 
 use anyhow::Result;
 
@@ -52,21 +52,33 @@ pub(crate) struct Options {
 
 /// Builds and runs the harness; its exit code is the verdict.
 pub(crate) fn run(opts: &Options) -> Result<()> {
-    let mut cargo = cmd::cargo();
-    cargo.args(["run", "--quiet", "-p", "seq-crash"]);
-    if opts.release {
-        cargo.arg("--release");
-    }
+    // The harness is built with the selection `cargo clippy` and `cargo
+    // test --workspace --all-features` use (every binary, every feature):
+    // `-p seq-crash` alone unifies the build scripts' dependencies with
+    // other features, and cargo would compile RocksDB's C++ once more.
+    let mut build = cmd::cargo();
+    build.args(["build", "--quiet", "--workspace", "--bins"]);
     if opts.backend.needs_rocksdb() {
-        cargo.args(["--features", "rocksdb"]);
+        build.arg("--all-features");
     }
-    cargo.args(["--", "run", "--backend", opts.backend.as_str()]);
-    cargo.args(["--iterations", &opts.iterations.to_string()]);
+    if opts.release {
+        build.arg("--release");
+    }
+    cmd::run(&mut build)?;
+
+    let profile = if opts.release { "release" } else { "debug" };
+    let binary = cmd::target_dir_override()?
+        .unwrap_or_else(|| cmd::workspace_root().join("target"))
+        .join(profile)
+        .join(format!("seq-crash{}", std::env::consts::EXE_SUFFIX));
+    let mut harness = cmd::program(&binary);
+    harness.args(["run", "--backend", opts.backend.as_str()]);
+    harness.args(["--iterations", &opts.iterations.to_string()]);
     if let Some(seed) = opts.seed {
-        cargo.args(["--seed", &seed.to_string()]);
+        harness.args(["--seed", &seed.to_string()]);
     }
     if opts.keep {
-        cargo.arg("--keep");
+        harness.arg("--keep");
     }
-    cmd::run(&mut cargo)
+    cmd::run(&mut harness)
 }

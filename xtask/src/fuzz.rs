@@ -159,12 +159,8 @@ fn fuzz_dir() -> PathBuf {
 /// `$CARGO_TARGET_DIR/fuzz` (or `fuzz/target`): the fuzz builds use other
 /// RUSTFLAGS than the workspace, so they get a directory of their own.
 fn target_dir() -> Result<PathBuf> {
-    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => Ok(std::path::absolute(PathBuf::from(dir))
-            .context("resolving CARGO_TARGET_DIR")?
-            .join("fuzz")),
-        None => Ok(fuzz_dir().join("target")),
-    }
+    Ok(cmd::target_dir_override()?
+        .map_or_else(|| fuzz_dir().join("target"), |dir| dir.join("fuzz")))
 }
 
 fn cargo_in_fuzz() -> Result<Command> {
