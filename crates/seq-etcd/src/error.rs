@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use etcd_client::Error as ClientError;
-use seq_storage::Error;
+use seq_storage::{Error, LeaseId};
 use tonic::Code;
 
 /// An etcd failure a caller may want to act on. It reaches callers inside
@@ -108,8 +108,15 @@ pub fn is_retriable(err: &Error) -> bool {
 pub(crate) enum Request {
     /// A read; `revision` is the scan's snapshot revision (0 for none yet).
     Read { revision: i64 },
-    /// A transaction whose encoded size is `request_len` bytes.
-    Write { request_len: usize, limit: usize },
+    /// A transaction whose encoded size is `request_len` bytes; `lease` is
+    /// the first lease its leased puts name, if any.
+    Write {
+        request_len: usize,
+        limit: usize,
+        lease: Option<LeaseId>,
+    },
+    /// A call of the lease service.
+    Lease,
 }
 
 /// Why a request failed: etcd's answer, or our own deadline.
@@ -212,7 +219,7 @@ pub(crate) fn map_failure(failure: Failure, request: Request) -> Error {
         Code::OutOfRange if message.contains("compacted") => {
             let revision = match request {
                 Request::Read { revision } => revision,
-                Request::Write { .. } => 0,
+                Request::Write { .. } | Request::Lease => 0,
             };
             EtcdError::Compacted { revision }.into()
         }
@@ -221,8 +228,10 @@ pub(crate) fn map_failure(failure: Failure, request: Request) -> Error {
                 || message.contains("too many operations") =>
         {
             let (len, limit) = match request {
-                Request::Write { request_len, limit } => (request_len, limit),
-                Request::Read { .. } => (0, 0),
+                Request::Write {
+                    request_len, limit, ..
+                } => (request_len, limit),
+                Request::Read { .. } | Request::Lease => (0, 0),
             };
             Error::TooLarge {
                 what: "etcd request (rejected by the server)",
@@ -230,6 +239,17 @@ pub(crate) fn map_failure(failure: Failure, request: Request) -> Error {
                 limit,
             }
         }
+        // etcd refuses a transaction whose put names a lease it does not
+        // have (expired, revoked, never granted) with "etcdserver: requested
+        // lease not found"; nothing was applied.
+        Code::NotFound if message.contains(LEASE_NOT_FOUND) => match request {
+            Request::Write {
+                lease: Some(lease), ..
+            } => Error::LeaseNotFound { lease },
+            _ => Error::Backend {
+                message: format!("etcd ({:?}): {reason}", status.code()),
+            },
+        },
         Code::ResourceExhausted if message.contains("space exceeded") => {
             io::Error::new(io::ErrorKind::StorageFull, format!("etcd: {reason}")).into()
         }
@@ -238,6 +258,18 @@ pub(crate) fn map_failure(failure: Failure, request: Request) -> Error {
             message: format!("etcd ({:?}): {reason}", status.code()),
         },
     }
+}
+
+/// What etcd's "no such lease" answer says
+/// (`rpctypes.ErrGRPCLeaseNotFound`: "etcdserver: requested lease not
+/// found", gRPC `NotFound`).
+const LEASE_NOT_FOUND: &str = "requested lease not found";
+
+/// Whether etcd answered that the lease a request named does not exist (it
+/// expired, was revoked, or was never granted).
+pub(crate) fn lease_not_found(err: &ClientError) -> bool {
+    matches!(err, ClientError::GRpcStatus(status)
+        if status.code() == Code::NotFound && status.message().contains(LEASE_NOT_FOUND))
 }
 
 /// etcd's answers that guarantee the request was rejected before it was

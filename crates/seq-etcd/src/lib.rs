@@ -56,6 +56,12 @@
 //!   prefix open and calls back after every change (and after every
 //!   reconnection of the watch), so a multi-writer engine wakes its followers
 //!   without polling.
+//! * **Leases.** [`Storage::leases`] grants, keeps alive and revokes etcd
+//!   leases, and a [`WriteBatch::put_leased`] is a put with the etcd lease,
+//!   so etcd deletes the key when the lease expires or is revoked (a later
+//!   plain put or delete detaches it). A ttl is rounded up to whole seconds,
+//!   at least 1 s (etcd raises it to its own minimum, 2 s by default). Leases
+//!   belong to the cluster, not to a store's prefix.
 //! * **Durability.** etcd acknowledges a write only once a quorum of members
 //!   has it in their fsynced write-ahead log, so [`Durability::Sync`] and
 //!   [`Durability::Buffered`] are the same, and [`Storage::flush`] has nothing
@@ -96,6 +102,7 @@
 
 mod bridge;
 mod error;
+mod lease;
 mod options;
 mod scan;
 mod txn;
@@ -110,10 +117,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use etcd_client::{
-    Client, ConnectOptions, GetOptions, KvClient, TxnOpResponse, WatchClient, WatchOptions,
+    Client, ConnectOptions, GetOptions, KvClient, LeaseClient, TxnOpResponse, WatchClient,
+    WatchOptions,
 };
 use seq_storage::{
-    Capabilities, ChangeNotify, Durability, Error, KeyRange, Result, ScanIter, ScanOptions,
+    Capabilities, ChangeNotify, Durability, Error, KeyRange, Leases, Result, ScanIter, ScanOptions,
     Storage, WriteBatch, check_limits,
 };
 
@@ -140,6 +148,7 @@ pub struct EtcdStorage {
     // Dropped before the runtime that serves it.
     kv: KvClient,
     watch: WatchClient,
+    lease: LeaseClient,
     namespace: Namespace,
     options: EtcdOptions,
     bridge: Bridge,
@@ -179,6 +188,7 @@ impl EtcdStorage {
         let store = Self {
             kv,
             watch: client.watch_client(),
+            lease: client.lease_client(),
             namespace: Namespace::new(&options.prefix),
             options,
             bridge,
@@ -283,7 +293,8 @@ impl Storage for EtcdStorage {
     ///   64 KiB (1,507,328 bytes at etcd's defaults);
     /// * `max_value_len`: 4 KiB less than that, so a value at the limit fits in
     ///   a batch with its key;
-    /// * `max_batch_ops`: `max_txn_ops`.
+    /// * `max_batch_ops`: `max_txn_ops`;
+    /// * `leases`: etcd leases (see [`Storage::leases`]).
     ///
     /// The transaction actually sent is checked too, before sending: its
     /// encoded size (prefixed keys, framing, precondition values) against
@@ -297,6 +308,7 @@ impl Storage for EtcdStorage {
             .with_max_batch_bytes(batch)
             .with_max_value_len(batch.saturating_sub(KEY_ALLOWANCE))
             .with_max_batch_ops(self.options.max_txn_ops)
+            .with_leases()
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
@@ -324,7 +336,14 @@ impl Storage for EtcdStorage {
     }
 
     /// One etcd transaction; `durability` makes no difference (see the
-    /// crate docs).
+    /// crate docs). A leased put is a put with the etcd lease; when etcd
+    /// no longer has a lease a leased put names, it refuses the whole
+    /// transaction and the error is [`Error::LeaseNotFound`], naming the
+    /// first of the batch's leases that etcd says is gone (or the first of
+    /// them, if it cannot tell). etcd evaluates the preconditions first, so
+    /// a batch with both a failing precondition and a missing lease is an
+    /// [`Error::Conflict`]; and a leased put that a later operation on the
+    /// same key overrides is not sent, so its lease is not checked.
     fn write(&self, batch: WriteBatch, _durability: Durability) -> Result<()> {
         check_limits(&self.capabilities(), &batch)?;
         let (preconditions, ops) = batch.into_parts();
@@ -340,8 +359,15 @@ impl Storage for EtcdStorage {
         let request = Request::Write {
             request_len: plan.request_len,
             limit: self.options.max_request_bytes,
+            lease: plan.leases.first().copied(),
         };
-        let response = self.run(call, request)?;
+        let response = match self.run(call, request) {
+            Err(Error::LeaseNotFound { .. }) => {
+                let lease = self.missing_lease(&plan.leases);
+                return Err(Error::LeaseNotFound { lease });
+            }
+            other => other?,
+        };
         if response.succeeded() {
             return Ok(());
         }
@@ -394,6 +420,11 @@ impl Storage for EtcdStorage {
             }
         });
         true
+    }
+
+    /// etcd's leases (see the [`Leases`] impl of [`EtcdStorage`]).
+    fn leases(&self) -> Option<&dyn Leases> {
+        Some(self)
     }
 }
 

@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use bytes::Bytes;
-use etcd_client::{Compare, CompareOp, DeleteOptions, Txn, TxnOp};
-use seq_storage::{Error, Op, Precondition, Result};
+use etcd_client::{Compare, CompareOp, DeleteOptions, PutOptions, Txn, TxnOp};
+use seq_storage::{Error, LeaseId, Op, Precondition, Result};
+
+/// Encoded size, at most, of a put's lease field (a tag and a 64-bit varint).
+const LEASE_FIELD_BYTES: usize = 1 + 10;
 
 /// Bytes of the raft envelope etcd wraps around a transaction before it
 /// compares the request with `--max-request-bytes` (a request header with an
@@ -112,14 +115,25 @@ pub(crate) struct Plan {
     /// The distinct precondition keys, in the order of the failure branch's
     /// reads.
     pub(crate) read_keys: Vec<Bytes>,
+    /// The distinct leases of the transaction's leased puts, in the order
+    /// the batch first names them, to tell which one etcd did not find.
+    pub(crate) leases: Vec<LeaseId>,
+}
+
+/// What a coalesced put writes: the value, and the lease it attaches the key
+/// to (`None`: no lease, which detaches the key from any lease it had).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Put {
+    pub(crate) value: Bytes,
+    pub(crate) lease: Option<LeaseId>,
 }
 
 /// The final effect of a batch's operations: applied in order, a later
 /// operation on a key wins, so each key ends up put (once) or deleted.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Coalesced {
-    /// Keys whose last operation is a put, with the value it put.
-    pub(crate) puts: BTreeMap<Bytes, Bytes>,
+    /// Keys whose last operation is a put, with what it put.
+    pub(crate) puts: BTreeMap<Bytes, Put>,
     /// Disjoint, sorted `[start, end)` ranges to delete, none containing a
     /// key of `puts`.
     pub(crate) deletes: Vec<(Bytes, Bytes)>,
@@ -135,12 +149,16 @@ impl Coalesced {
 /// Coalesces `ops` so that each key is named once, as etcd requires ("duplicate
 /// key given in txn request" also covers a put inside a deleted range).
 pub(crate) fn coalesce(ops: Vec<Op>) -> Coalesced {
-    let mut puts: BTreeMap<Bytes, Bytes> = BTreeMap::new();
+    let mut puts: BTreeMap<Bytes, Put> = BTreeMap::new();
     let mut deleted: Vec<(Bytes, Bytes)> = Vec::new();
     for op in ops {
         match op {
             Op::Put { key, value } => {
-                puts.insert(key, value);
+                puts.insert(key, Put { value, lease: None });
+            }
+            Op::PutLeased { key, value, lease } => {
+                let lease = Some(lease);
+                puts.insert(key, Put { value, lease });
             }
             Op::Delete { key } => {
                 puts.remove(&key);
@@ -203,14 +221,33 @@ pub(crate) fn coalesce(ops: Vec<Op>) -> Coalesced {
 
 /// Builds the transaction for a batch, or `None` when it has nothing to do.
 /// Fails with [`Error::TooLarge`] when etcd would reject it for its size or
-/// its number of operations.
+/// its number of operations, and with [`Error::LeaseNotFound`] for a leased
+/// put on lease 0 (etcd's "no lease", never granted).
+///
+/// A leased put that a later operation on the same key overrides is not
+/// sent, so its lease is not checked.
 pub(crate) fn plan(
     namespace: &Namespace,
     preconditions: Vec<Precondition>,
     ops: Vec<Op>,
     limits: Limits,
 ) -> Result<Option<Plan>> {
+    let mut named: Vec<LeaseId> = Vec::new();
+    for op in &ops {
+        if let Op::PutLeased { lease, .. } = op
+            && !named.contains(lease)
+        {
+            named.push(*lease);
+        }
+    }
     let coalesced = coalesce(ops);
+    let leases: Vec<LeaseId> = named
+        .into_iter()
+        .filter(|lease| coalesced.puts.values().any(|put| put.lease == Some(*lease)))
+        .collect();
+    if let Some(&lease) = leases.iter().find(|lease| lease.0 == 0) {
+        return Err(Error::LeaseNotFound { lease });
+    }
     if preconditions.is_empty() && coalesced.len() == 0 {
         return Ok(None);
     }
@@ -272,10 +309,16 @@ pub(crate) fn plan(
         };
         size += field(field(request_len));
     }
-    for (key, value) in &coalesced.puts {
+    for (key, put) in &coalesced.puts {
         let key = namespace.key(key);
-        size += field(field(field(key.len()) + field(value.len())));
-        success.push(TxnOp::put(key, value.to_vec(), None));
+        let mut request_len = field(key.len()) + field(put.value.len());
+        // No lease (0) detaches the key from the lease it had, if any.
+        let options = put.lease.map(|lease| {
+            request_len += LEASE_FIELD_BYTES;
+            PutOptions::new().with_lease(lease.0)
+        });
+        size += field(field(request_len));
+        success.push(TxnOp::put(key, put.value.to_vec(), options));
     }
 
     let mut read_keys: Vec<Bytes> = Vec::new();
@@ -307,6 +350,7 @@ pub(crate) fn plan(
         request_len: size,
         preconditions,
         read_keys,
+        leases,
     }))
 }
 
@@ -401,7 +445,10 @@ mod tests {
             put(b"c", b"3"),
         ]);
         assert_eq!(
-            c.puts.into_iter().collect::<Vec<_>>(),
+            c.puts
+                .into_iter()
+                .map(|(k, put)| (k, put.value))
+                .collect::<Vec<_>>(),
             vec![(b(b"a"), b(b"2")), (b(b"c"), b(b"3"))]
         );
         assert_eq!(c.deletes, vec![(b(b"b"), b(b"b\0"))]);
@@ -447,6 +494,59 @@ mod tests {
             Op::Delete { key: b(b"d") },
         ]);
         assert_eq!(c.deletes, vec![(b(b"a"), b(b"d\0"))]);
+    }
+
+    fn put_leased(k: &[u8], v: &[u8], lease: i64) -> Op {
+        Op::PutLeased {
+            key: b(k),
+            value: b(v),
+            lease: LeaseId(lease),
+        }
+    }
+
+    #[test]
+    fn last_put_of_a_key_decides_its_lease() {
+        let c = coalesce(vec![
+            put_leased(b"a", b"1", 7),
+            put(b"a", b"2"),
+            put(b"b", b"1"),
+            put_leased(b"b", b"2", 8),
+        ]);
+        let leases: Vec<_> = c.puts.values().map(|put| put.lease).collect();
+        assert_eq!(leases, vec![None, Some(LeaseId(8))]);
+    }
+
+    #[test]
+    fn plan_lists_the_sent_leases_in_batch_order() {
+        let ns = Namespace::new(b"p");
+        let limits = Limits {
+            max_request_bytes: 10_000,
+            max_txn_ops: 10,
+        };
+        let ops = vec![
+            put_leased(b"z", b"v", 3),
+            put_leased(b"overridden", b"v", 4),
+            put(b"overridden", b"v"),
+            put_leased(b"a", b"v", 5),
+            put_leased(b"b", b"v", 3),
+        ];
+        let plan = plan(&ns, Vec::new(), ops, limits)
+            .expect("fits")
+            .expect("has work");
+        assert_eq!(plan.leases, vec![LeaseId(3), LeaseId(5)]);
+
+        let plain = super::plan(&ns, Vec::new(), vec![put(b"k", b"v")], limits)
+            .expect("fits")
+            .expect("has work");
+        let leased = super::plan(&ns, Vec::new(), vec![put_leased(b"k", b"v", 1)], limits)
+            .expect("fits")
+            .expect("has work");
+        assert!(leased.request_len >= plain.request_len + LEASE_FIELD_BYTES);
+
+        assert!(matches!(
+            super::plan(&ns, Vec::new(), vec![put_leased(b"k", b"v", 0)], limits),
+            Err(Error::LeaseNotFound { lease: LeaseId(0) })
+        ));
     }
 
     #[test]

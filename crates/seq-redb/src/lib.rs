@@ -260,6 +260,10 @@ impl Storage for RedbStorage {
                     Op::Put { key, value } => {
                         table.insert(&key[..], &value[..]).map_err(map_err)?;
                     }
+                    // Refused by `check_limits` already; no lease service.
+                    Op::PutLeased { key, .. } => {
+                        return Err(seq_storage::leased_put_unsupported(key));
+                    }
                     Op::Delete { key } => {
                         table.remove(&key[..]).map_err(map_err)?;
                     }

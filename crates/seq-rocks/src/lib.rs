@@ -185,6 +185,8 @@ impl Storage for RocksStorage {
         for op in &ops {
             match op {
                 Op::Put { key, value } => rocks_batch.put(key, value),
+                // Refused by `check_limits` already; no lease service.
+                Op::PutLeased { key, .. } => return Err(seq_storage::leased_put_unsupported(key)),
                 Op::Delete { key } => rocks_batch.delete(key),
                 Op::DeleteRange { start, end } => {
                     if start < end {

@@ -38,6 +38,17 @@ pub enum Op {
         /// The new value.
         value: Bytes,
     },
+    /// Set `key` to `value`, attached to a backend lease: the backend deletes
+    /// the key when the lease expires or is revoked (see [`crate::Leases`]).
+    /// A later plain put or delete of the key detaches it.
+    PutLeased {
+        /// The key.
+        key: Bytes,
+        /// The new value.
+        value: Bytes,
+        /// The lease the key lives on.
+        lease: crate::LeaseId,
+    },
     /// Remove `key` (no error when it is absent).
     Delete {
         /// The key.
@@ -71,6 +82,22 @@ impl WriteBatch {
         self.ops.push(Op::Put {
             key: key.into(),
             value: value.into(),
+        });
+        self
+    }
+
+    /// Adds a put of a key that lives on `lease` (see [`Op::PutLeased`]).
+    /// Backends without [`crate::Capabilities::leases`] refuse the batch.
+    pub fn put_leased(
+        &mut self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        lease: crate::LeaseId,
+    ) -> &mut Self {
+        self.ops.push(Op::PutLeased {
+            key: key.into(),
+            value: value.into(),
+            lease,
         });
         self
     }
@@ -141,7 +168,9 @@ impl WriteBatch {
         self.ops
             .iter()
             .map(|op| match op {
-                Op::Put { key, value } => key.len() + value.len(),
+                Op::Put { key, value } | Op::PutLeased { key, value, .. } => {
+                    key.len() + value.len()
+                }
                 Op::Delete { key } => key.len(),
                 Op::DeleteRange { start, end } => start.len() + end.len(),
             })

@@ -49,6 +49,20 @@ pub enum Error {
         /// Why it is closed.
         reason: String,
     },
+    /// The backend cannot do what the batch asks (a leased put on a backend
+    /// without [`crate::Capabilities::leases`]); nothing was written.
+    #[error("unsupported by this backend: {what}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+    },
+    /// A leased put named a lease that expired, was revoked or never
+    /// existed; nothing was written.
+    #[error("lease {lease} not found: it expired or was revoked")]
+    LeaseNotFound {
+        /// The lease.
+        lease: crate::LeaseId,
+    },
     /// The backend failed in a way that has no better variant. The message is
     /// the backend's own.
     #[error("storage backend error: {message}")]

@@ -109,6 +109,7 @@
 mod batch;
 mod crash;
 mod error;
+mod lease;
 mod memory;
 mod range;
 
@@ -123,6 +124,7 @@ pub mod baseline;
 pub use batch::{Op, Precondition, WriteBatch};
 pub use crash::{CrashStorage, FaultPlan};
 pub use error::{Error, Result, show_key};
+pub use lease::{LeaseId, Leases, leased_put_unsupported};
 pub use memory::MemoryStorage;
 pub use range::{Direction, KeyRange, ScanOptions, prefix_successor};
 
@@ -172,6 +174,10 @@ pub struct Capabilities {
     /// it read across writes: it guards every read it acts on with a
     /// precondition and retries on [`Error::Conflict`].
     pub shared: bool,
+    /// The backend keeps leases on its own clock ([`Storage::leases`]) and
+    /// accepts [`WriteBatch::put_leased`]; without it a leased put is
+    /// [`Error::Unsupported`].
+    pub leases: bool,
 }
 
 impl Capabilities {
@@ -183,6 +189,7 @@ impl Capabilities {
             max_batch_bytes: None,
             max_batch_ops: None,
             shared: false,
+            leases: false,
         }
     }
 
@@ -194,6 +201,7 @@ impl Capabilities {
             max_batch_bytes: None,
             max_batch_ops: None,
             shared: false,
+            leases: false,
         }
     }
 
@@ -207,6 +215,13 @@ impl Capabilities {
     /// (see [`Capabilities::shared`]).
     pub const fn with_shared(mut self) -> Self {
         self.shared = true;
+        self
+    }
+
+    /// The same capabilities, with backend leases (see
+    /// [`Capabilities::leases`]).
+    pub const fn with_leases(mut self) -> Self {
+        self.leases = true;
         self
     }
 
@@ -230,12 +245,21 @@ impl Capabilities {
 /// [`Capabilities::max_value_len`], or for a batch whose
 /// [`WriteBatch::byte_len`] exceeds [`Capabilities::max_batch_bytes`], or
 /// whose [`WriteBatch::len`] exceeds [`Capabilities::max_batch_ops`] (then
-/// `len` and `limit` count operations, not bytes).
-/// Backends call it before writing anything.
+/// `len` and `limit` count operations, not bytes); and
+/// [`Error::Unsupported`] for a leased put when the backend has no
+/// [`Capabilities::leases`]. Backends call it before writing anything.
 pub fn check_limits(capabilities: &Capabilities, batch: &WriteBatch) -> Result<()> {
+    if !capabilities.leases
+        && let Some(Op::PutLeased { key, .. }) = batch
+            .ops()
+            .iter()
+            .find(|op| matches!(op, Op::PutLeased { .. }))
+    {
+        return Err(leased_put_unsupported(key));
+    }
     if let Some(limit) = capabilities.max_value_len {
         for op in batch.ops() {
-            if let Op::Put { value, .. } = op
+            if let Op::Put { value, .. } | Op::PutLeased { value, .. } = op
                 && value.len() > limit
             {
                 return Err(Error::TooLarge {
@@ -305,6 +329,12 @@ pub trait Storage: Send + Sync + 'static {
         drop(notify);
         false
     }
+
+    /// The backend's lease service, when it keeps leases on its own clock
+    /// (see [`Capabilities::leases`]); `None` by default.
+    fn leases(&self) -> Option<&dyn Leases> {
+        None
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
@@ -331,6 +361,10 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
     fn watch_changes(&self, notify: ChangeNotify) -> bool {
         (**self).watch_changes(notify)
     }
+
+    fn leases(&self) -> Option<&dyn Leases> {
+        (**self).leases()
+    }
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -356,5 +390,9 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
 
     fn watch_changes(&self, notify: ChangeNotify) -> bool {
         (**self).watch_changes(notify)
+    }
+
+    fn leases(&self) -> Option<&dyn Leases> {
+        (**self).leases()
     }
 }

@@ -15,6 +15,19 @@ impl Harness for MemoryHarness {
     }
 }
 
+/// Fresh [`MemoryStorage::with_leases`] per case, so the lease cases run
+/// (and the one for backends without leases skips).
+struct MemoryLeasesHarness;
+
+impl Harness for MemoryLeasesHarness {
+    type Store = MemoryStorage;
+    type Guard = ();
+
+    fn fresh(&self) -> ((), MemoryStorage) {
+        ((), MemoryStorage::with_leases())
+    }
+}
+
 /// Fresh [`CrashStorage`] per case, with small size limits so the
 /// `TooLarge` cases run too.
 struct CrashHarness;
@@ -41,6 +54,10 @@ impl Harness for CrashHarness {
 
 mod memory {
     seq_storage::conformance_tests!(super::MemoryHarness);
+}
+
+mod memory_leases {
+    seq_storage::conformance_tests!(super::MemoryLeasesHarness);
 }
 
 mod crash_sim {
