@@ -34,9 +34,13 @@ pub mod keyspace {
     pub const LSE: &[u8; 3] = b"LSE";
     /// Cursor: `CUR` + name.
     pub const CUR: &[u8; 3] = b"CUR";
+    /// Lease holder, on backends with leases of their own (etcd): `LSH` +
+    /// key, attached to the holder's backend lease so it vanishes when that
+    /// lease lapses.
+    pub const LSH: &[u8; 3] = b"LSH";
 
     /// Every tag, for checks that they stay distinct.
-    pub const ALL: [&[u8; 3]; 11] = [MET, SEQ, SKC, SKY, DAT, IDX, INV, TXN, IDM, LSE, CUR];
+    pub const ALL: [&[u8; 3]; 12] = [MET, SEQ, SKC, SKY, DAT, IDX, INV, TXN, IDM, LSE, CUR, LSH];
 }
 
 /// Builds a key component by component.

@@ -1,7 +1,8 @@
 //! Leases and fencing between two stores (two etcd clients, two writers) on
 //! a real 3-member etcd cluster: a holder that stops renewing loses the
-//! lease, the next holder's token is higher, and the old holder's fenced
-//! produce fails with `Fenced` and writes nothing.
+//! lease (its etcd lease lapses, on etcd's clock), the next holder's token
+//! is higher, and the old holder's fenced produce fails with `Fenced` and
+//! writes nothing.
 #![allow(clippy::unwrap_used)] // A failed unwrap is a test failure.
 
 use std::time::Duration;
@@ -26,6 +27,10 @@ async fn a_holder_that_stops_renewing_is_fenced_out_by_the_next_holder() {
         .acquire_lease_with("leader", LeaseOptions::new(ttl).without_renewal())
         .await
         .unwrap();
+    assert!(
+        old.backend_lease().is_some(),
+        "a grant on etcd lives on an etcd lease"
+    );
     let refused = b.acquire_lease_with("leader", LeaseOptions::new(ttl)).await;
     assert!(
         matches!(refused, Err(Error::Conflict { .. })),
@@ -74,7 +79,11 @@ async fn a_holder_that_stops_renewing_is_fenced_out_by_the_next_holder() {
     let c = open(&cluster, &prefix);
     let info = c.lease_info("leader").await.unwrap().unwrap();
     assert_eq!(info.token, new.token());
+    assert_eq!(info.holder, Some(new.holder()));
+    let token = new.token();
     new.release().await.unwrap();
+    let info = c.lease_info("leader").await.unwrap().unwrap();
+    assert_eq!((info.holder, info.token), (None, token));
     for store in [a, b, c] {
         store.close().await.unwrap();
     }

@@ -281,8 +281,13 @@
 //!   and otherwise look again every [`StoreOptions::poll_interval`].
 //! * **Leases** are decided on the pinned lease record: one holder at a
 //!   time and strictly increasing tokens store-wide, and a fenced write
-//!   pins the token it checked. Expiry compares wall clocks: keep the
-//!   writers' clocks within a small fraction of the ttl.
+//!   pins the token it checked. On a backend with leases of its own (etcd)
+//!   a grant lives on a backend lease ([`Lease::backend_lease`], at least
+//!   [`MIN_BACKEND_LEASE_TTL`]) with a holder key attached: the lease is
+//!   held while that key exists, so expiry follows the backend's clock, not
+//!   the writers'. Renewal keeps the backend lease alive; release revokes
+//!   it. Without backend leases, expiry compares the writers' wall clocks:
+//!   keep them within a small fraction of the ttl.
 //!
 //! * **Failures.** A write that fails with [`Error::Storage`] (a cluster
 //!   without a leader, a timeout) may or may not have landed, as with any
@@ -345,7 +350,8 @@ pub use stream::{
 // Stores, cursors and leases (root.rs, cursor/, lease/).
 pub use cursor::{Cursor, CursorPosition, Lag};
 pub use lease::{
-    Fence, Lease, LeaseContext, LeaseEnd, LeaseInfo, LeaseOptions, LeaseSignal, MIN_LEASE_TTL,
+    Fence, Lease, LeaseContext, LeaseEnd, LeaseInfo, LeaseOptions, LeaseSignal,
+    MIN_BACKEND_LEASE_TTL, MIN_LEASE_TTL,
 };
 #[cfg(any(feature = "redb", feature = "rocksdb"))]
 pub use root::{Backend, StoreRoot};

@@ -34,6 +34,30 @@
 //!   order of several waiters is not defined (no FIFO fairness).
 //! * **Cancelling an acquire** (dropping its future) after the grant was
 //!   committed leaves a grant nobody renews: it lapses at its ttl.
+//!
+//! # On backends with leases of their own (etcd)
+//!
+//! When the storage keeps leases itself ([`seq_storage::Storage::leases`]),
+//! expiry is the backend's business, not the writers' clocks':
+//!
+//! * A grant first takes a backend lease (ttl at least
+//!   [`MIN_BACKEND_LEASE_TTL`]; etcd counts whole seconds) and commits, with
+//!   the lease record, a **holder key** attached to it. The lease is held
+//!   while that key exists; the backend deletes it when the holder stops
+//!   keeping its backend lease alive, on the backend's own clock. Clocks of
+//!   the machines running seq need not agree.
+//! * Renewal keeps the backend lease alive and checks that the holder key
+//!   still names this grant; a lapsed backend lease, or a newer grant, ends
+//!   the lease with [`LeaseEnd::Lost`]. The local deadline (`ttl` from
+//!   before the request was sent) still applies, and is never later than the
+//!   backend's.
+//! * Release deletes the holder key with the record update and revokes the
+//!   backend lease. A failed grant revokes the backend lease it took.
+//! * Tokens and fencing are unchanged: a CAS counter in the lease record,
+//!   checked on the writer thread on every fenced write.
+//! * A grant whose backend lease lapsed before the grant committed (a writer
+//!   stalled for over a second) fails with [`Error::Storage`] and writes
+//!   nothing, as does every request committed in the same group.
 
 mod record;
 mod signal;
@@ -55,13 +79,20 @@ use crate::options::WriteOptions;
 use crate::store::Store;
 use crate::writer::GroupTx;
 use record::{Grant, LeaseRecord};
+use seq_storage::{LeaseId, Leases};
 use signal::Trigger;
 
 /// Shortest accepted ttl.
 pub const MIN_LEASE_TTL: Duration = Duration::from_millis(1);
 
+/// Shortest ttl of the backend lease behind a grant on a backend with
+/// leases (etcd's granularity is a second). The holder still counts its
+/// lease lost after its own ttl without a renewal.
+pub const MIN_BACKEND_LEASE_TTL: Duration = Duration::from_secs(1);
+
 /// Longest a waiter sleeps before it looks at a held lease again (covers a
-/// store clock running ahead of the wall clock).
+/// store clock running ahead of the wall clock, and backend leases, whose
+/// expiry the store does not know).
 const MAX_WAIT_POLL: Duration = Duration::from_millis(250);
 
 /// Per-store state of leases: a counter bumped whenever a lease is released
@@ -119,10 +150,12 @@ pub(crate) fn check_fence(tx: &GroupTx<'_>, fence: &Fence) -> Result<()> {
 /// What a lease key holds, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseInfo {
-    /// The holder of the latest grant; `None` once released.
+    /// The holder of the latest grant; `None` once released (and, on a
+    /// backend with leases, once the holder's backend lease lapsed).
     pub holder: Option<Uuid>,
     /// When the latest grant lapses (µs since the Unix epoch, store clock);
-    /// 0 once released.
+    /// 0 once released. On a backend with leases, the grant's estimate
+    /// (grant time + ttl): the backend lease decides.
     pub expires_at: u64,
     /// The fencing token of the latest grant: the current token.
     pub token: u64,
@@ -222,6 +255,8 @@ struct State {
     trigger: Trigger,
     /// When the last successful grant or renewal was *sent* (tokio clock).
     renewed: Mutex<Instant>,
+    /// The backend lease behind this grant, on a backend with leases.
+    backend: Option<LeaseId>,
 }
 
 impl State {
@@ -258,6 +293,12 @@ impl Lease {
     /// The ttl of each grant and renewal.
     pub fn ttl(&self) -> Duration {
         self.state.ttl
+    }
+
+    /// The backend lease behind this grant, on a backend with leases of its
+    /// own (etcd's lease ID); `None` elsewhere.
+    pub fn backend_lease(&self) -> Option<LeaseId> {
+        self.state.backend
     }
 
     /// The fence to attach to writes made under this lease.
@@ -344,12 +385,16 @@ impl Drop for Lease {
 async fn release_record(store: &Store, state: &Arc<State>) -> Result<()> {
     let key = state.key.clone();
     let (holder, token) = (state.holder, state.token);
+    let backend = state.backend;
     let result = store
         .execute(WriteOptions::durable(), move |tx| {
-            record::release(tx, &key, holder, token)
+            record::release(tx, &key, holder, token, backend.is_some())
         })
         .await
         .map(|_| ());
+    if let Some(lease) = backend {
+        revoke_quietly(store, lease).await;
+    }
     store.inner.leases.notify_released();
     result
 }
@@ -358,13 +403,17 @@ async fn renew_once(store: &Store, state: &Arc<State>) -> Result<()> {
     let key = state.key.clone();
     let (holder, token, ttl) = (state.holder, state.token, state.ttl_micros);
     let sent = Instant::now();
-    let result = store
-        .execute(WriteOptions::durable(), move |tx| {
-            record::renew(tx, &key, holder, token, ttl)
-        })
-        .await;
+    let result = match state.backend {
+        Some(lease) => keep_alive(store, lease, key, holder, token).await,
+        None => store
+            .execute(WriteOptions::durable(), move |tx| {
+                record::renew(tx, &key, holder, token, ttl)
+            })
+            .await
+            .map(|_| ()),
+    };
     match result {
-        Ok(_) => {
+        Ok(()) => {
             state.set_renewed(sent);
             Ok(())
         }
@@ -372,6 +421,51 @@ async fn renew_once(store: &Store, state: &Arc<State>) -> Result<()> {
             state.trigger.fire(LeaseEnd::Lost);
             Err(error)
         }
+    }
+}
+
+/// Renewal on a backend with leases: keeps the backend lease alive, then
+/// checks that the holder key still names this grant.
+async fn keep_alive(
+    store: &Store,
+    lease: LeaseId,
+    key: String,
+    holder: Uuid,
+    token: u64,
+) -> Result<()> {
+    blocking_read(store, move |storage| {
+        let expired = || Error::Conflict {
+            what: format!("lease {key:?} expired: its backend lease {lease} lapsed"),
+        };
+        if backend_leases(storage)?.keep_alive(lease)?.is_none() {
+            return Err(expired());
+        }
+        match record::read_holder(storage, &key)? {
+            Some((who, current)) if who == holder && current == token => Ok(()),
+            Some((_, current)) => Err(record::fenced(&key, token, current)),
+            None => Err(expired()),
+        }
+    })
+    .await
+}
+
+/// The storage's lease service (the caller checked it has one).
+fn backend_leases(storage: &dyn seq_storage::Storage) -> Result<&dyn Leases> {
+    storage
+        .leases()
+        .ok_or_else(|| Error::closed("internal: the storage has no leases"))
+}
+
+/// Revokes backend lease `lease`, logging a failure (it then lapses at its
+/// ttl).
+async fn revoke_quietly(store: &Store, lease: LeaseId) {
+    let result = blocking_read(store, move |storage| {
+        backend_leases(storage)?.revoke(lease)?;
+        Ok(())
+    })
+    .await;
+    if let Err(error) = result {
+        tracing::debug!(%error, %lease, "seq: revoking a backend lease failed; it lapses at its ttl");
     }
 }
 
@@ -405,6 +499,23 @@ async fn run_lease(store: Store, state: Arc<State>, auto_renew: bool) {
     }
 }
 
+/// What lease `key` holds, from its record and (on a backend with leases)
+/// its holder key.
+fn info(storage: &dyn seq_storage::Storage, key: &str, r: LeaseRecord) -> Result<LeaseInfo> {
+    let holder = if storage.leases().is_some() {
+        record::read_holder(storage, key)?
+            .filter(|&(_, token)| token == r.token)
+            .map(|(holder, _)| holder)
+    } else {
+        (!r.holder.is_nil()).then_some(r.holder)
+    };
+    Ok(LeaseInfo {
+        holder,
+        expires_at: r.expires_at,
+        token: r.token,
+    })
+}
+
 fn check_key(key: &str) -> Result<()> {
     seq_core::validate_name("lease", key).map_err(Error::from)
 }
@@ -435,8 +546,13 @@ impl Store {
     pub async fn acquire_lease_with(&self, key: &str, options: LeaseOptions) -> Result<Lease> {
         match self.try_grant(key, &options).await? {
             Ok(lease) => Ok(lease),
-            Err((expires_at, token)) => Err(Error::Conflict {
+            Err((Some(expires_at), token)) => Err(Error::Conflict {
                 what: format!("lease {key:?} held until {expires_at} (token {token})"),
+            }),
+            Err((None, token)) => Err(Error::Conflict {
+                what: format!(
+                    "lease {key:?} held (token {token}) while its holder's backend lease lives"
+                ),
             }),
         }
     }
@@ -455,11 +571,13 @@ impl Store {
             match self.try_grant(key, &options).await? {
                 Ok(lease) => return Ok(lease),
                 Err((expires_at, _)) => {
-                    let now = crate::writer::now_micros();
-                    let wait =
-                        Duration::from_micros(expires_at.saturating_sub(now).saturating_add(1));
+                    let wait = expires_at.map_or(MAX_WAIT_POLL, |at| {
+                        let now = crate::writer::now_micros();
+                        Duration::from_micros(at.saturating_sub(now).saturating_add(1))
+                            .min(MAX_WAIT_POLL)
+                    });
                     tokio::select! {
-                        () = tokio::time::sleep(wait.min(MAX_WAIT_POLL)) => {}
+                        () = tokio::time::sleep(wait) => {}
                         _ = released.changed() => {}
                     }
                 }
@@ -567,19 +685,15 @@ impl Store {
     /// [`Error::Closed`] when the read fails.
     pub async fn lease_info(&self, key: &str) -> Result<Option<LeaseInfo>> {
         check_key(key)?;
-        let stored = record::key(key);
-        let record = blocking_read(self, move |storage| {
+        let key = key.to_owned();
+        blocking_read(self, move |storage| {
+            let stored = record::key(&key);
             storage
                 .get(&stored)?
-                .map(|bytes| LeaseRecord::decode(&stored, &bytes))
+                .map(|bytes| info(storage, &key, LeaseRecord::decode(&stored, &bytes)?))
                 .transpose()
         })
-        .await?;
-        Ok(record.map(|r| LeaseInfo {
-            holder: (!r.holder.is_nil()).then_some(r.holder),
-            expires_at: r.expires_at,
-            token: r.token,
-        }))
+        .await
     }
 
     /// Every lease key that ever had a lease, with its stored state, in key
@@ -595,15 +709,9 @@ impl Store {
             let range = seq_storage::KeyRange::prefix(seq_core::keys::keyspace::LSE);
             for item in storage.scan(range, seq_storage::ScanOptions::forward())? {
                 let (key, value) = item?;
-                let r = LeaseRecord::decode(&key, &value)?;
-                out.push((
-                    record::name_of(&key)?,
-                    LeaseInfo {
-                        holder: (!r.holder.is_nil()).then_some(r.holder),
-                        expires_at: r.expires_at,
-                        token: r.token,
-                    },
-                ));
+                let name = record::name_of(&key)?;
+                let info = info(storage, &name, LeaseRecord::decode(&key, &value)?)?;
+                out.push((name, info));
             }
             Ok(out)
         })
@@ -636,25 +744,48 @@ impl Store {
     }
 
     /// One grant attempt: the lease, or `(expires_at, token)` of the current
-    /// holder's grant.
+    /// holder's grant (`expires_at` is `None` when a backend lease decides).
     async fn try_grant(
         &self,
         key: &str,
         options: &LeaseOptions,
-    ) -> Result<Result<Lease, (u64, u64)>> {
+    ) -> Result<Result<Lease, (Option<u64>, u64)>> {
         check_key(key)?;
         let ttl_micros = options.ttl_micros()?;
         let holder = options.holder.unwrap_or_else(Uuid::new_v4);
         let owned = key.to_owned();
         let sent = Instant::now();
-        let (grant, _) = self
+        let backend = if self.storage().leases().is_some() {
+            let ttl = options.ttl.max(MIN_BACKEND_LEASE_TTL);
+            Some(
+                blocking_read(
+                    self,
+                    move |storage| Ok(backend_leases(storage)?.grant(ttl)?),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let outcome = self
             .execute(WriteOptions::durable(), move |tx| {
-                record::grant(tx, &owned, holder, ttl_micros)
+                record::grant(tx, &owned, holder, ttl_micros, backend)
             })
-            .await?;
-        let record = match grant {
-            Grant::Granted(record) => record,
-            Grant::Held { expires_at, token } => return Ok(Err((expires_at, token))),
+            .await;
+        let record = match outcome {
+            Ok((Grant::Granted(record), _)) => record,
+            Ok((Grant::Held { expires_at, token }, _)) => {
+                if let Some(lease) = backend {
+                    revoke_quietly(self, lease).await;
+                }
+                return Ok(Err((expires_at, token)));
+            }
+            Err(error) => {
+                if let Some(lease) = backend {
+                    revoke_quietly(self, lease).await;
+                }
+                return Err(error);
+            }
         };
         let state = Arc::new(State {
             key: key.to_owned(),
@@ -664,6 +795,7 @@ impl Store {
             ttl_micros,
             trigger: Trigger::new(),
             renewed: Mutex::new(sent),
+            backend,
         });
         let task = tokio::spawn(run_lease(self.clone(), state.clone(), options.auto_renew));
         Ok(Ok(Lease {

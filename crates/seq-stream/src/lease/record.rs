@@ -6,6 +6,13 @@
 //! released lease keeps its record (and so its token) with the nil holder and
 //! `expires_at` 0: tokens keep increasing across releases, expiries and
 //! restarts.
+//!
+//! On a backend with leases of its own ([`seq_storage::Leases`], etcd), a
+//! grant also writes the **holder key** (`LSH` + key; body `holder [u8; 16],
+//! token u64`) on the holder's backend lease. The backend deletes it when
+//! that lease lapses, on its own clock: there the lease is held exactly while
+//! the holder key exists, and the record's `expires_at` is only the grant's
+//! estimate.
 
 use seq_core::keys::{KeyBuilder, KeyReader, keyspace};
 use uuid::Uuid;
@@ -15,10 +22,64 @@ use crate::writer::GroupTx;
 
 const VERSION: u8 = 1;
 const BODY_LEN: usize = 16 + 8 + 8 + 8;
+const HOLDER_LEN: usize = 16 + 8;
 
 /// Key of lease `key`.
 pub(crate) fn key(lease: &str) -> Vec<u8> {
     KeyBuilder::new(keyspace::LSE).str(lease).build()
+}
+
+/// Key of the holder key of lease `key` (backends with leases).
+pub(crate) fn holder_key(lease: &str) -> Vec<u8> {
+    KeyBuilder::new(keyspace::LSH).str(lease).build()
+}
+
+/// The holder key's value: who holds the lease, with which token.
+fn encode_holder(holder: Uuid, token: u64) -> Vec<u8> {
+    let mut body = Vec::with_capacity(HOLDER_LEN);
+    body.extend_from_slice(holder.as_bytes());
+    body.extend_from_slice(&token.to_be_bytes());
+    seq_core::frame::encode(VERSION, &body)
+}
+
+fn decode_holder(key: &[u8], value: &[u8]) -> Result<(Uuid, u64)> {
+    let body = seq_core::frame::decode_expect(value, VERSION).map_err(|e| Error::decode(key, e))?;
+    match body.split_first_chunk::<16>() {
+        Some((holder, token)) if body.len() == HOLDER_LEN => {
+            let token = <[u8; 8]>::try_from(token)
+                .map_err(|_| Error::corrupt_at(key, "lease holder record has a short token"))?;
+            Ok((Uuid::from_bytes(*holder), u64::from_be_bytes(token)))
+        }
+        _ => Err(Error::corrupt_at(
+            key,
+            format!(
+                "lease holder record is {} bytes, not {HOLDER_LEN}",
+                body.len()
+            ),
+        )),
+    }
+}
+
+/// The live holder `(holder, token)` of lease `lease` on a backend with
+/// leases, as `tx` sees it (read past the writer's cache: the backend
+/// deletes the key by itself).
+pub(crate) fn load_holder(tx: &GroupTx<'_>, lease: &str) -> Result<Option<(Uuid, u64)>> {
+    let key = holder_key(lease);
+    tx.get_uncached(&key)?
+        .map(|bytes| decode_holder(&key, &bytes))
+        .transpose()
+}
+
+/// The live holder of lease `lease`, read from `storage` directly.
+pub(crate) fn read_holder(
+    storage: &dyn seq_storage::Storage,
+    lease: &str,
+) -> Result<Option<(Uuid, u64)>> {
+    let key = holder_key(lease);
+    storage
+        .get(&key)?
+        .map(|bytes| decode_holder(&key, &bytes))
+        .transpose()
 }
 
 /// Reads the lease key back from a record key.
@@ -99,21 +160,33 @@ pub(crate) fn load(tx: &GroupTx<'_>, lease: &str) -> Result<Option<LeaseRecord>>
 pub(crate) enum Grant {
     /// Granted with this record.
     Granted(LeaseRecord),
-    /// Someone else holds it until `expires_at` (store clock, µs).
-    Held { expires_at: u64, token: u64 },
+    /// Someone else holds it, until `expires_at` (store clock, µs) when the
+    /// store keeps time; `None` when the backend's lease decides.
+    Held { expires_at: Option<u64>, token: u64 },
 }
 
 /// Grants `lease` to `holder` for `ttl` µs if it is free, expired, released
 /// or already held by `holder`; each grant takes the next token.
-pub(crate) fn grant(tx: &mut GroupTx<'_>, lease: &str, holder: Uuid, ttl: u64) -> Result<Grant> {
+///
+/// With `backend` (the holder's lease on a backend with leases) the lease is
+/// free when its holder key is gone, and the grant writes the holder key on
+/// `backend`.
+pub(crate) fn grant(
+    tx: &mut GroupTx<'_>,
+    lease: &str,
+    holder: Uuid,
+    ttl: u64,
+    backend: Option<seq_storage::LeaseId>,
+) -> Result<Grant> {
     let now = tx.timestamp;
     let current = load(tx, lease)?;
-    if let Some(current) = current
-        && current.is_held_at(now)
-        && current.holder != holder
-    {
+    let held_by_other = match backend {
+        Some(_) => load_holder(tx, lease)?.is_some_and(|(who, _)| who != holder),
+        None => current.is_some_and(|c| c.is_held_at(now) && c.holder != holder),
+    };
+    if held_by_other && let Some(current) = current {
         return Ok(Grant::Held {
-            expires_at: current.expires_at,
+            expires_at: backend.is_none().then_some(current.expires_at),
             token: current.token,
         });
     }
@@ -128,6 +201,9 @@ pub(crate) fn grant(tx: &mut GroupTx<'_>, lease: &str, holder: Uuid, ttl: u64) -
         ttl,
     };
     tx.put(key(lease), record.encode());
+    if let Some(backend) = backend {
+        tx.put_leased(holder_key(lease), encode_holder(holder, token), backend);
+    }
     Ok(Grant::Granted(record))
 }
 
@@ -164,10 +240,17 @@ pub(crate) fn renew(
     Ok(expires_at)
 }
 
-/// Releases the grant `(holder, token)` of `lease`, keeping its token.
+/// Releases the grant `(holder, token)` of `lease`, keeping its token, and
+/// deletes its holder key when the backend has leases (`backend_leases`).
 /// [`Error::Fenced`] when the lease was granted again meanwhile; a lease
 /// released already is fine.
-pub(crate) fn release(tx: &mut GroupTx<'_>, lease: &str, holder: Uuid, token: u64) -> Result<()> {
+pub(crate) fn release(
+    tx: &mut GroupTx<'_>,
+    lease: &str,
+    holder: Uuid,
+    token: u64,
+    backend_leases: bool,
+) -> Result<()> {
     let current = match load(tx, lease)? {
         Some(current) if current.token == token && current.holder.is_nil() => return Ok(()),
         _ => check_holder(tx, lease, holder, token)?,
@@ -178,6 +261,9 @@ pub(crate) fn release(tx: &mut GroupTx<'_>, lease: &str, holder: Uuid, token: u6
         ..current
     };
     tx.put(key(lease), released.encode());
+    if backend_leases {
+        tx.delete(holder_key(lease));
+    }
     Ok(())
 }
 

@@ -244,10 +244,15 @@ impl Writer {
                 Attempt::Lost(retry.chain(deferred).collect(), conflict)
             }
             Err(storage_error) => {
-                // Conflict and TooLarge are refusals: nothing was written.
+                // Refusals: nothing was written. (A lapsed backend lease
+                // fails the whole group; grants commit their lease right
+                // after taking it, with a ttl of at least a second.)
                 let refused = matches!(
                     storage_error,
-                    seq_storage::Error::Conflict { .. } | seq_storage::Error::TooLarge { .. }
+                    seq_storage::Error::Conflict { .. }
+                        | seq_storage::Error::TooLarge { .. }
+                        | seq_storage::Error::LeaseNotFound { .. }
+                        | seq_storage::Error::Unsupported { .. }
                 );
                 let error = Error::from(storage_error);
                 if refused {

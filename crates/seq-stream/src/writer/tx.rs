@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
-use seq_storage::{KeyRange, ScanIter, ScanOptions, Storage, WriteBatch};
+use seq_storage::{KeyRange, LeaseId, ScanIter, ScanOptions, Storage, WriteBatch};
 
 use crate::error::Result;
 
@@ -40,6 +40,11 @@ impl Overlay {
 
     fn put(&mut self, key: Bytes, value: Bytes) {
         self.batch.put(key.clone(), value.clone());
+        self.points.insert(key, Some(value));
+    }
+
+    fn put_leased(&mut self, key: Bytes, value: Bytes, lease: LeaseId) {
+        self.batch.put_leased(key.clone(), value.clone(), lease);
         self.points.insert(key, Some(value));
     }
 
@@ -261,18 +266,35 @@ impl<'a> GroupTx<'a> {
 
     /// Reads `key` as this request would see it if it committed now.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.get_with(key, true)
+    }
+
+    /// Like [`GroupTx::get`], but always from storage, bypassing the read
+    /// cache: for keys the backend changes by itself (a key on a backend
+    /// lease vanishes when the lease lapses).
+    pub(crate) fn get_uncached(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.get_with(key, false)
+    }
+
+    fn get_with(&self, key: &[u8], use_cache: bool) -> Result<Option<Bytes>> {
         if let Some(value) = self.own.lookup(key) {
             return Ok(value);
         }
         if let Some(value) = self.group.lookup(key) {
             return Ok(value);
         }
-        let cached = self.cache.borrow().get(key);
+        let cached = if use_cache {
+            self.cache.borrow().get(key)
+        } else {
+            None
+        };
         let found = match cached {
             Some(value) => value,
             None => {
                 let value = self.storage.get(key)?;
-                self.cache.borrow_mut().insert(key, value.clone());
+                if use_cache {
+                    self.cache.borrow_mut().insert(key, value.clone());
+                }
                 value
             }
         };
@@ -300,6 +322,17 @@ impl<'a> GroupTx<'a> {
     /// Sets `key`.
     pub(crate) fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) {
         self.own.put(key.into(), value.into());
+    }
+
+    /// Sets `key` on backend lease `lease` (see [`seq_storage::Leases`]);
+    /// read it back with [`GroupTx::get_uncached`].
+    pub(crate) fn put_leased(
+        &mut self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        lease: LeaseId,
+    ) {
+        self.own.put_leased(key.into(), value.into(), lease);
     }
 
     /// Removes `key`.

@@ -9,6 +9,8 @@ use seq_stream::Store;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Memory,
+    /// Memory with backend leases: leases take the path they take on etcd.
+    MemoryWithLeases,
     Crash,
     Redb,
 }
@@ -17,6 +19,7 @@ pub enum Kind {
 pub struct Env {
     pub kind: Kind,
     memory: MemoryStorage,
+    memory_with_leases: MemoryStorage,
     pub crash: CrashStorage,
     dir: tempfile::TempDir,
 }
@@ -26,6 +29,7 @@ impl Env {
         Self {
             kind,
             memory: MemoryStorage::new(),
+            memory_with_leases: MemoryStorage::with_leases(),
             crash: CrashStorage::new(),
             dir: tempfile::tempdir().expect("temp dir"),
         }
@@ -35,6 +39,9 @@ impl Env {
     pub fn open(&self) -> Store {
         match self.kind {
             Kind::Memory => Store::open(self.memory.clone()).expect("open memory store"),
+            Kind::MemoryWithLeases => {
+                Store::open(self.memory_with_leases.clone()).expect("open memory store")
+            }
             Kind::Crash => Store::open(self.crash.clone()).expect("open crash store"),
             Kind::Redb => Store::open_redb(self.dir.path()).expect("open redb store"),
         }
@@ -61,6 +68,14 @@ macro_rules! per_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     super::$case(super::leases_support::Kind::Memory).await;
+                }
+            )*
+        }
+        mod memory_with_leases {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::leases_support::Kind::MemoryWithLeases).await;
                 }
             )*
         }
