@@ -7,7 +7,10 @@
 //! three processes would have). Workloads:
 //!
 //! * raw: transactions of `B` puts of 100-byte values, one client each
-//!   sending them back to back (`B` = 1 and [`BATCH`]);
+//!   sending them back to back (`B` = 1 and [`BATCH`]); and transactions
+//!   shaped like a produce of 1 and [`BATCH`] records (an entry and an index
+//!   key per record, the status and the space clock, two compares), which
+//!   separates etcd's cost of the extra keys from seq's own;
 //! * seq `next()`: block 4096, one named sequence shared by the three stores,
 //!   [`TASKS`] tasks per store;
 //! * seq produce: batches of `B` 100-byte records, one producer per store
@@ -85,18 +88,25 @@ async fn measure(cluster: &Cluster, window: Duration) -> Result<Vec<Row>> {
             window,
         ));
     }
-    // What a produce of BATCH records sends: an entry and an index key per
-    // record, the status and the space clock, two compares.
-    let shape = 2 * BATCH + 2;
-    eprintln!("seq-bench etcd: raw transactions shaped like a produce");
-    let txns = raw_txns(&endpoints, shape, 2, window).await?;
-    rows.push(row(
-        "raw_txn_produce_shape",
-        format!("raw etcd txn, {shape} puts + 2 compares (a {BATCH}-record produce's shape), {CLIENTS} clients"),
-        "txns",
-        txns,
-        window,
-    ));
+    // What a produce of `records` records sends: an entry and an index key
+    // per record, the status and the space clock, two compares.
+    for (id, records) in [
+        ("raw_txn_produce_shape", BATCH),
+        ("raw_txn_produce_shape_1", 1),
+    ] {
+        let shape = 2 * records + 2;
+        eprintln!("seq-bench etcd: raw transactions shaped like a {records}-record produce");
+        let txns = raw_txns(&endpoints, shape, 2, window).await?;
+        rows.push(row(
+            id,
+            format!(
+                "raw etcd txn, {shape} puts + 2 compares (a {records}-record produce's shape), {CLIENTS} clients"
+            ),
+            "txns",
+            txns,
+            window,
+        ));
+    }
 
     let prefix = format!("seq-bench-{}", uuid::Uuid::new_v4());
     let stores = open_stores(cluster, &prefix)?;
