@@ -57,7 +57,8 @@
 //!   checked on the writer thread on every fenced write.
 //! * A grant whose backend lease lapsed before the grant committed (a writer
 //!   stalled for over a second) fails with [`Error::Storage`] and writes
-//!   nothing, as does every request committed in the same group.
+//!   nothing; the other requests of its commit group are prepared again
+//!   without it.
 
 mod record;
 mod signal;

@@ -145,6 +145,8 @@ impl Writer {
         };
         let oracle_reserved = self.oracle;
         let mut accepted = Vec::with_capacity(group.len());
+        // The backend leases each accepted request puts keys on.
+        let mut leased = Vec::with_capacity(group.len());
         let mut deferred = Vec::new();
         let mut sync = false;
         let mut requests = group.into_iter();
@@ -177,6 +179,7 @@ impl Writer {
                         deferred.extend(requests);
                         break;
                     }
+                    leased.push(own.leases().to_vec());
                     overlay.absorb(own);
                     sync |= request.options.await_durable;
                     accepted.push((request, commit));
@@ -237,6 +240,26 @@ impl Writer {
                 }
                 Attempt::Done(deferred)
             }
+            Err(lapsed @ seq_storage::Error::LeaseNotFound { lease })
+                if leased.iter().any(|leases| leases.contains(&lease)) =>
+            {
+                // Nothing was written. Only the requests that put keys on
+                // the lapsed lease fail; the others are prepared again.
+                if self.multi {
+                    self.oracle = oracle_before;
+                }
+                let error = Error::from(lapsed);
+                let mut retry = Vec::with_capacity(accepted.len() + deferred.len());
+                for ((request, _), leases) in accepted.into_iter().zip(leased) {
+                    if leases.contains(&lease) {
+                        request.job.finish(Err(error.clone()));
+                    } else {
+                        retry.push(request);
+                    }
+                }
+                retry.extend(deferred);
+                Attempt::Done(retry)
+            }
             Err(conflict @ seq_storage::Error::Conflict { .. }) if self.multi => {
                 self.oracle = oracle_before;
                 self.cache.get_mut().clear();
@@ -244,9 +267,7 @@ impl Writer {
                 Attempt::Lost(retry.chain(deferred).collect(), conflict)
             }
             Err(storage_error) => {
-                // Refusals: nothing was written. (A lapsed backend lease
-                // fails the whole group; grants commit their lease right
-                // after taking it, with a ttl of at least a second.)
+                // Refusals: nothing was written.
                 let refused = matches!(
                     storage_error,
                     seq_storage::Error::Conflict { .. }
@@ -345,4 +366,60 @@ pub(crate) fn now_micros() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use seq_storage::{Leases, MemoryStorage, Storage};
+
+    use crate::error::Error;
+    use crate::options::WriteOptions;
+    use crate::store::Store;
+    use crate::stream::Record;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_on_a_lapsed_backend_lease_fails_alone_in_its_group() {
+        let storage = MemoryStorage::with_leases();
+        let store = Store::open(storage.clone()).unwrap();
+        let leases: &dyn Leases = storage.leases().unwrap();
+        let lapsed = leases.grant(Duration::from_secs(60)).unwrap();
+        leases.revoke(lapsed).unwrap();
+
+        // Many produces and one write on the lapsed lease, queued together
+        // so that they share commit groups.
+        let produces = (0..32).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .produce(
+                        "s",
+                        &format!("g{i}"),
+                        vec![Record::new("x")],
+                        Default::default(),
+                    )
+                    .await
+            })
+        });
+        let produces: Vec<_> = produces.collect();
+        let leased = store.execute(WriteOptions::durable(), move |tx| {
+            tx.put_leased(&b"LSHdoomed"[..], &b"v"[..], lapsed);
+            Ok(())
+        });
+        let outcome = leased.await;
+        assert!(
+            matches!(
+                outcome,
+                Err(Error::Storage { ref source })
+                    if matches!(**source, seq_storage::Error::LeaseNotFound { lease } if lease == lapsed)
+            ),
+            "{outcome:?}"
+        );
+        for produce in produces {
+            produce.await.unwrap().unwrap();
+        }
+        assert_eq!(storage.get(b"LSHdoomed").unwrap(), None);
+        assert_eq!(store.list_segments("s").await.unwrap().len(), 32);
+    }
 }

@@ -23,6 +23,8 @@ pub(crate) struct Overlay {
     /// Keys whose stored value a precondition in `batch` pins (multi-writer
     /// mode only).
     guarded: HashSet<Bytes>,
+    /// The backend leases `batch` puts keys on.
+    leases: Vec<LeaseId>,
 }
 
 impl Overlay {
@@ -46,6 +48,14 @@ impl Overlay {
     fn put_leased(&mut self, key: Bytes, value: Bytes, lease: LeaseId) {
         self.batch.put_leased(key.clone(), value.clone(), lease);
         self.points.insert(key, Some(value));
+        if !self.leases.contains(&lease) {
+            self.leases.push(lease);
+        }
+    }
+
+    /// The backend leases this overlay puts keys on.
+    pub(crate) fn leases(&self) -> &[LeaseId] {
+        &self.leases
     }
 
     fn delete(&mut self, key: Bytes) {
@@ -112,6 +122,7 @@ impl Overlay {
         self.deleted_ranges.extend(later.deleted_ranges);
         self.points.extend(later.points);
         self.guarded.extend(later.guarded);
+        self.leases.extend(later.leases);
         self.batch.extend(later.batch);
     }
 
