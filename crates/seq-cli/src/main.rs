@@ -40,6 +40,10 @@
 //! `0` success, `1` the operation failed (printed as `error: ...`), `2` a
 //! usage error (reported by clap).
 
+// clap turns doc comments into `--help` text, where `<counter>` and the like
+// are meant literally, not as HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod cli;
 mod context;
 mod cursors;

@@ -97,7 +97,7 @@
 //!
 //! # Crate features
 //!
-//! * `testing` — exposes [`testing`]: a local N-member etcd cluster started
+//! * `testing` — exposes the `testing` module: a local N-member etcd cluster started
 //!   from Debian's `etcd-server` binary, for tests and benchmarks.
 
 mod bridge;

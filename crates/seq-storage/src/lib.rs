@@ -100,11 +100,14 @@
 //!
 //! # Crate features
 //!
-//! * `test-util` — exposes [`test_rng`], a deterministic test RNG, [`conformance`], the shared backend test suite, and
-//!   the [`conformance_tests!`] macro that stamps it into `#[test]`s.
-//! * `bench-util` — exposes [`baseline`], raw-backend workloads (synced
+//! * `test-util` — exposes `conformance`, the shared backend test suite, the
+//!   `conformance_tests!` macro that stamps it into `#[test]`s, and
+//!   `test_rng`, a deterministic test RNG.
+//! * `bench-util` — exposes `baseline`, raw-backend workloads (synced
 //!   commits, synced batches, range scans, `fdatasync` rate) that benchmarks
 //!   run in-process against any [`Storage`].
+//!
+//! (Names without links are behind their feature.)
 
 mod batch;
 mod crash;

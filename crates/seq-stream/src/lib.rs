@@ -300,8 +300,8 @@
 //! # Crate features
 //!
 //! * `redb` (default) — [`Store::open_redb`], the embedded pure-Rust backend.
-//! * `rocksdb` — [`Store::open_rocksdb`]; builds RocksDB's C++ (needs libclang).
-//! * `etcd` — [`Store::open_etcd`]: many processes share one etcd cluster in
+//! * `rocksdb` — `Store::open_rocksdb`; builds RocksDB's C++ (needs libclang).
+//! * `etcd` — `Store::open_etcd`: many processes share one etcd cluster in
 //!   multi-writer mode; building etcd-client needs `protoc`.
 
 /// The README's examples, compiled and run as doctests.
