@@ -167,15 +167,7 @@ pub(crate) fn child(backend: Backend, dir: &Path, redb_cache: Option<usize>) -> 
         let hwm_reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
         let started = Instant::now();
         let mut stream = store.consume_segment(SPACE, SEGMENT, SegmentQuery::default())?;
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        loop {
-            let batch = stream.next_batch(1024).await?;
-            if batch.is_empty() {
-                break;
-            }
-            entries += batch.len() as u64;
-            bytes += batch.iter().map(|e| e.payload.len() as u64).sum::<u64>();
-        }
+        let (entries, bytes) = stream_bench::read_to_end(&mut stream).await?;
         let elapsed_s = started.elapsed().as_secs_f64();
         let peak_rss_kib = status_kib("VmHWM").context("reading VmHWM from /proc/self/status")?;
         let max_held = stream.max_held() as u64;

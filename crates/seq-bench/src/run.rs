@@ -453,9 +453,9 @@ pub(crate) async fn run(
     }
 
     // Produce, against a raw synced write of the same records grouped as
+    // well as the writer could group them (one batch per round of
+    // producers).
     if want(Section::Produce) {
-        // well as the writer could group them (one batch per round of
-        // producers).
         for payload in PAYLOADS {
             for producers in PRODUCERS {
                 let space = format!("produce-{payload}");

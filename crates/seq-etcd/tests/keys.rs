@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use seq_etcd::testing::Cluster;
 use seq_etcd::{EtcdError, EtcdOptions, EtcdStorage, etcd_error};
+use seq_storage::conformance::all_keys;
 use seq_storage::{Durability, Error, KeyRange, ScanOptions, Storage, WriteBatch};
 
 static CLUSTER: LazyLock<Cluster> = LazyLock::new(Cluster::start);
@@ -26,14 +27,6 @@ fn put(store: &EtcdStorage, key: &[u8], value: &[u8]) {
     store.write(batch, Durability::Sync).expect("put");
 }
 
-fn keys(store: &EtcdStorage) -> Vec<Vec<u8>> {
-    store
-        .scan(KeyRange::all(), ScanOptions::forward())
-        .expect("scan")
-        .map(|e| e.expect("entry").0.to_vec())
-        .collect()
-}
-
 #[test]
 fn binary_keys_with_zero_and_ff_bytes_and_the_empty_key_round_trip() {
     let store = connect(&unique("binary"));
@@ -50,7 +43,7 @@ fn binary_keys_with_zero_and_ff_bytes_and_the_empty_key_round_trip() {
     for key in all.iter().rev() {
         put(&store, key, key);
     }
-    assert_eq!(keys(&store), all);
+    assert_eq!(all_keys(&store), all);
     for key in &all {
         assert_eq!(store.get(key).expect("get").as_deref(), Some(&key[..]));
     }
@@ -81,7 +74,7 @@ fn binary_keys_with_zero_and_ff_bytes_and_the_empty_key_round_trip() {
     batch.delete_range(vec![], vec![0xFF]);
     store.write(batch, Durability::Sync).expect("range delete");
     assert_eq!(
-        keys(&store),
+        all_keys(&store),
         vec![vec![0xFF], vec![0xFF, 0x00], vec![0xFF, 0xFF, 0xFF]]
     );
 }
@@ -111,7 +104,7 @@ fn stores_whose_prefixes_start_with_one_another_are_isolated() {
     }
     for (i, store) in stores.iter().enumerate() {
         assert_eq!(
-            keys(store),
+            all_keys(store),
             vec![b"".to_vec(), b"\x00\x01k".to_vec(), b"\xff".to_vec()]
         );
         for (_, v) in store
@@ -126,9 +119,9 @@ fn stores_whose_prefixes_start_with_one_another_are_isolated() {
     let mut wipe = WriteBatch::new();
     wipe.delete_range(vec![], vec![0xFF]);
     stores[1].write(wipe, Durability::Sync).expect("wipe");
-    assert_eq!(keys(&stores[1]), vec![b"\xff".to_vec()]);
+    assert_eq!(all_keys(&stores[1]), vec![b"\xff".to_vec()]);
     for i in [0, 2, 3, 4] {
-        assert_eq!(keys(&stores[i]).len(), 3, "store {i}");
+        assert_eq!(all_keys(&stores[i]).len(), 3, "store {i}");
     }
     assert!(stores[1].namespace().starts_with(&prefixes[1]));
     assert!(stores[1].namespace().ends_with(b"\x00\x01"));
@@ -196,7 +189,7 @@ fn a_store_is_usable_and_droppable_inside_a_tokio_runtime() {
             let store = EtcdStorage::connect(CLUSTER.options(prefix)).expect("connect in async");
             put(&store, b"k", b"v");
             assert_eq!(store.get(b"k").expect("get").as_deref(), Some(&b"v"[..]));
-            assert_eq!(keys(&store).len(), 1);
+            assert_eq!(all_keys(&store).len(), 1);
             let task = tokio::spawn(async move {
                 put(&store, b"k2", b"v2");
                 // Dropped inside a task: must not panic.

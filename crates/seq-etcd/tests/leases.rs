@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use seq_etcd::testing::Cluster;
 use seq_etcd::{ETCD_DEFAULT_MAX_TXN_OPS, EtcdStorage, is_retriable};
-use seq_storage::{Durability, Error, KeyRange, LeaseId, Leases, ScanOptions, Storage, WriteBatch};
+use seq_storage::conformance::all_keys;
+use seq_storage::{Durability, Error, LeaseId, Leases, Storage, WriteBatch};
 
 /// One member with etcd's default limits and election timeout (so its
 /// minimum lease ttl is 2 s).
@@ -21,14 +22,6 @@ fn store() -> EtcdStorage {
 
 fn leases(store: &EtcdStorage) -> &dyn Leases {
     store.leases().expect("etcd has leases")
-}
-
-fn keys(store: &EtcdStorage) -> Vec<Vec<u8>> {
-    store
-        .scan(KeyRange::all(), ScanOptions::forward())
-        .expect("scan")
-        .map(|e| e.expect("entry").0.to_vec())
-        .collect()
 }
 
 #[test]
@@ -52,7 +45,7 @@ fn a_lease_serves_every_store_on_the_cluster() {
         "a lease granted through one store is kept alive through another"
     );
     leases(&b).revoke(lease).expect("revoke");
-    assert!(keys(&a).is_empty() && keys(&b).is_empty());
+    assert!(all_keys(&a).is_empty() && all_keys(&b).is_empty());
 }
 
 #[test]
@@ -88,7 +81,7 @@ fn the_last_put_of_a_key_in_a_batch_decides_its_lease() {
         .put_leased(&b"r1"[..], &b"1"[..], lease);
     store.write(batch, Durability::Sync).expect("batch");
     assert_eq!(
-        keys(&store),
+        all_keys(&store),
         vec![
             b"r1".to_vec(),
             b"then-leased".to_vec(),
@@ -96,7 +89,7 @@ fn the_last_put_of_a_key_in_a_batch_decides_its_lease() {
         ]
     );
     leases(&store).revoke(lease).expect("revoke");
-    assert_eq!(keys(&store), vec![b"then-plain".to_vec()]);
+    assert_eq!(all_keys(&store), vec![b"then-plain".to_vec()]);
 }
 
 #[test]
@@ -112,7 +105,7 @@ fn lease_zero_is_not_found_and_nothing_is_sent() {
         }
         other => panic!("expected LeaseNotFound for lease 0, got {other:?}"),
     }
-    assert!(keys(&store).is_empty());
+    assert!(all_keys(&store).is_empty());
 }
 
 #[test]
@@ -165,5 +158,5 @@ fn leased_batches_at_the_limits_are_accepted_by_a_default_etcd() {
     ));
 
     leases(&store).revoke(lease).expect("revoke");
-    assert!(keys(&store).is_empty());
+    assert!(all_keys(&store).is_empty());
 }

@@ -90,11 +90,13 @@ impl MemoryStorage {
 
     /// Number of keys currently stored.
     pub fn len(&self) -> usize {
+        self.expire();
         self.read().len()
     }
 
     /// True when no key is stored.
     pub fn is_empty(&self) -> bool {
+        self.expire();
         self.read().is_empty()
     }
 
@@ -108,9 +110,7 @@ impl MemoryStorage {
     }
 
     fn write_lock(&self) -> RwLockWriteGuard<'_, Map> {
-        self.map
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        write_map(&self.map)
     }
 
     /// The lease table, locked (before the map, always in that order).
@@ -125,7 +125,7 @@ impl MemoryStorage {
     /// Deletes the keys of every lease past its deadline.
     fn expire(&self) {
         if let Some(mut table) = self.lease_table() {
-            table.expire(&mut || self.write_lock(), Instant::now());
+            table.expire(&self.map, Instant::now());
         }
     }
 }
@@ -156,7 +156,7 @@ impl Storage for MemoryStorage {
         let (preconditions, ops) = batch.into_parts();
         let mut table = self.lease_table();
         if let Some(table) = table.as_mut() {
-            table.expire(&mut || self.write_lock(), Instant::now());
+            table.expire(&self.map, Instant::now());
         }
         let mut map = self.write_lock();
         // Preconditions first, then leases: the order etcd reports them in.
@@ -199,7 +199,7 @@ impl Leases for MemoryStorage {
     fn keep_alive(&self, lease: LeaseId) -> Result<Option<Duration>> {
         let mut table = self.lease_table().ok_or_else(no_leases)?;
         let now = Instant::now();
-        table.expire(&mut || self.write_lock(), now);
+        table.expire(&self.map, now);
         Ok(table.leases.get_mut(&lease).map(|lease| {
             lease.deadline = now + lease.ttl;
             lease.ttl
@@ -208,9 +208,14 @@ impl Leases for MemoryStorage {
 
     fn revoke(&self, lease: LeaseId) -> Result<()> {
         let mut table = self.lease_table().ok_or_else(no_leases)?;
-        table.drop_leases(&[lease], &mut || self.write_lock());
+        table.drop_leases(&[lease], &self.map);
         Ok(())
     }
+}
+
+/// `map` locked for writing (see [`MemoryStorage::read`] on poisoning).
+fn write_map(map: &RwLock<Map>) -> RwLockWriteGuard<'_, Map> {
+    map.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn no_leases() -> Error {
@@ -237,7 +242,7 @@ struct Lease {
 
 impl LeaseTable {
     /// Drops every lease past its deadline at `now`, with its keys.
-    fn expire<'a>(&mut self, map: &mut dyn FnMut() -> RwLockWriteGuard<'a, Map>, now: Instant) {
+    fn expire(&mut self, map: &RwLock<Map>, now: Instant) {
         let expired: Vec<LeaseId> = self
             .leases
             .iter()
@@ -250,12 +255,8 @@ impl LeaseTable {
     }
 
     /// Removes `ids` and deletes the keys still attached to them.
-    fn drop_leases<'a>(
-        &mut self,
-        ids: &[LeaseId],
-        map: &mut dyn FnMut() -> RwLockWriteGuard<'a, Map>,
-    ) {
-        let mut map = map();
+    fn drop_leases(&mut self, ids: &[LeaseId], map: &RwLock<Map>) {
+        let mut map = write_map(map);
         for id in ids {
             let Some(lease) = self.leases.remove(id) else {
                 continue;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use seq_storage::{Durability, KeyRange, ScanOptions, Storage, WriteBatch};
 
+use super::EntryStream;
 use super::keys;
 use super::types::{ProduceOptions, Record, SegmentQuery, SpaceQuery};
 use crate::error::{Error, Result};
@@ -129,6 +130,24 @@ pub async fn fill(
     Ok(())
 }
 
+/// Reads `stream` to its end in batches of 1024; returns the entries and
+/// payload bytes read.
+///
+/// # Errors
+///
+/// The first read error.
+pub async fn read_to_end(stream: &mut EntryStream) -> Result<(u64, u64)> {
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    loop {
+        let batch = stream.next_batch(1024).await?;
+        if batch.is_empty() {
+            return Ok((entries, bytes));
+        }
+        entries += batch.len() as u64;
+        bytes += batch.iter().map(|e| e.payload.len() as u64).sum::<u64>();
+    }
+}
+
 /// Reads segment `segment` of `space` to its end with
 /// [`Store::consume_segment`].
 ///
@@ -138,15 +157,7 @@ pub async fn fill(
 pub async fn consume_segment(store: &Store, space: &str, segment: &str) -> Result<Measurement> {
     let started = Instant::now();
     let mut stream = store.consume_segment(space, segment, SegmentQuery::default())?;
-    let (mut ops, mut bytes) = (0u64, 0u64);
-    loop {
-        let batch = stream.next_batch(1024).await?;
-        if batch.is_empty() {
-            break;
-        }
-        ops += batch.len() as u64;
-        bytes += batch.iter().map(|e| e.payload.len() as u64).sum::<u64>();
-    }
+    let (ops, bytes) = read_to_end(&mut stream).await?;
     Ok(Measurement {
         name: "consume_segment",
         ops,
@@ -163,15 +174,7 @@ pub async fn consume_segment(store: &Store, space: &str, segment: &str) -> Resul
 pub async fn consume_space(store: &Store, space: &str) -> Result<Measurement> {
     let started = Instant::now();
     let mut stream = store.consume_space(space, SpaceQuery::default())?;
-    let (mut ops, mut bytes) = (0u64, 0u64);
-    loop {
-        let batch = stream.next_batch(1024).await?;
-        if batch.is_empty() {
-            break;
-        }
-        ops += batch.len() as u64;
-        bytes += batch.iter().map(|e| e.payload.len() as u64).sum::<u64>();
-    }
+    let (ops, bytes) = read_to_end(&mut stream).await?;
     Ok(Measurement {
         name: "consume_space",
         ops,
