@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::handoff::Handoff;
 use crate::meta;
 use crate::options::{StoreOptions, WriteOptions};
-use crate::writer::{Committed, GroupTx, Job, Request, Writer, job_fn};
+use crate::writer::{Committed, GroupTx, Job, Pacing, Request, Writer, job_fn};
 
 /// A store: one storage instance, one writer, every capability of seq.
 ///
@@ -91,6 +91,7 @@ impl Store {
             spawn_change_poller(Arc::downgrade(&changes_tx), interval)?;
         }
         let (durable_tx, durable) = watch::channel(recovered);
+        let handoff = Arc::new(Handoff::new());
         let writer = Writer {
             storage: storage.clone(),
             oracle: CommitOracle::new(recovered),
@@ -105,12 +106,12 @@ impl Store {
             limits: storage.capabilities(),
             multi,
             oracle_end: recovered,
+            handoff: handoff.clone(),
+            pacing: Pacing::new(options.group_wait),
         };
-        let handoff = Arc::new(Handoff::new());
-        let thread_handoff = handoff.clone();
         let handle = std::thread::Builder::new()
             .name("seq-writer".into())
-            .spawn(move || writer.run(thread_handoff))
+            .spawn(move || writer.run())
             .map_err(|e| Error::closed(format!("cannot start the writer thread: {e}")))?;
         let inner = Inner {
             sequences: crate::sequence::Registry::default(),

@@ -4,10 +4,12 @@
 //! then acknowledges each request, in order.
 
 mod job;
+mod pacing;
 mod tx;
 
 pub use job::Committed;
 pub(crate) use job::{Job, Request, job_fn};
+pub(crate) use pacing::Pacing;
 pub(crate) use tx::{GroupTx, Overlay, ReadCache};
 
 use std::sync::Arc;
@@ -56,6 +58,10 @@ pub(crate) struct Writer {
     /// Multi-writer mode: commit numbers up to here are reserved for this
     /// writer (the oracle record holds the store-wide reservation end).
     pub(crate) oracle_end: u64,
+    /// Where requests arrive.
+    pub(crate) handoff: Arc<Handoff<Request>>,
+    /// Whether to hold the next group open for requests on their way.
+    pub(crate) pacing: Pacing,
 }
 
 /// How one attempt at a group ended.
@@ -70,8 +76,9 @@ enum Attempt {
 
 impl Writer {
     /// Runs until the handoff is closed and drained.
-    pub(crate) fn run(mut self, handoff: Arc<Handoff<Request>>) {
-        while let Some(group) = handoff.next_group(self.max_group) {
+    pub(crate) fn run(mut self) {
+        let handoff = self.handoff.clone();
+        while let Some(group) = handoff.next_group_gathering(self.max_group, self.pacing.gather()) {
             self.commit_group(group);
         }
         tracing::debug!("seq writer stopped");
@@ -198,6 +205,7 @@ impl Writer {
         if accepted.is_empty() && self.oracle.current() == oracle_reserved.current() {
             // Nothing to write; a reservation made for this group is not.
             self.oracle = oracle_before;
+            self.pacing.idle();
             return Attempt::Done(deferred);
         }
 
@@ -216,7 +224,17 @@ impl Writer {
             Durability::Buffered
         };
         let (batch, cache_update) = overlay.into_parts();
-        match self.storage.write(batch, durability) {
+        let write_started = std::time::Instant::now();
+        let written = self.storage.write(batch, durability);
+        if written.is_ok() {
+            // Before the acknowledgements: what is queued now arrived while
+            // the group committed, none of it from this group's callers.
+            self.pacing
+                .committed(accepted.len(), self.handoff.len(), write_started.elapsed());
+        } else {
+            self.pacing.idle();
+        }
+        match written {
             Ok(()) => {
                 self.cache.get_mut().apply(cache_update);
                 self.last_timestamp = timestamp;
