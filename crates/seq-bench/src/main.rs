@@ -56,6 +56,10 @@ enum Command {
         /// Run only these sections (repeat or separate with commas).
         #[arg(long, value_enum, value_delimiter = ',')]
         only: Vec<run::Section>,
+        /// The store's `group_wait` in microseconds (default: the store's
+        /// default; 0 turns group pacing off, to compare).
+        #[arg(long, value_name = "US")]
+        group_wait_us: Option<u64>,
     },
     /// The memory workload's child: consume the filled segment of the store
     /// in `dir` and print its peak RSS as JSON.
@@ -100,7 +104,8 @@ fn main() {
             quick,
             dir,
             only,
-        } => run_command(backend, quick, &only, dir),
+            group_wait_us,
+        } => run_command(backend, quick, &only, dir, group_wait_us),
         Command::ConsumeChild {
             backend,
             dir,
@@ -121,7 +126,12 @@ fn run_command(
     quick: bool,
     only: &[run::Section],
     dir: Option<PathBuf>,
+    group_wait_us: Option<u64>,
 ) -> Result<()> {
+    let mut options = seq_stream::StoreOptions::default();
+    if let Some(us) = group_wait_us {
+        options.group_wait = std::time::Duration::from_micros(us);
+    }
     let temp = match &dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -134,7 +144,7 @@ fn run_command(
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let report = runtime.block_on(run::run(backend, quick, only, temp.path()))?;
+    let report = runtime.block_on(run::run(backend, quick, only, temp.path(), options))?;
     drop(runtime);
     let json = serde_json::to_string_pretty(&report)?;
     println!("{json}");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use seq_storage::Storage;
 use seq_storage::baseline;
-use seq_stream::sequence_bench::{self, CountingStorage};
+use seq_stream::sequence_bench::{self, CountingStorage, Prefixes};
 use seq_stream::{ProduceOptions, Record, SegmentQuery, Store, StoreOptions, stream_bench};
 
 use crate::model::{BackendReport, Latency, Ratio, Row};
@@ -286,6 +286,7 @@ pub(crate) async fn run(
     quick: bool,
     only: &[Section],
     dir: &Path,
+    options: StoreOptions,
 ) -> Result<BackendReport> {
     let started = Instant::now();
     let load_start = crate::procfs::load_average();
@@ -377,7 +378,7 @@ pub(crate) async fn run(
         let storage = backend.raw_storage(&dir.join("engine")).await?;
         Arc::new(CountingStorage::new(storage))
     };
-    let store = Store::open_arc(counting.clone(), StoreOptions::default())?;
+    let store = Store::open_arc(counting.clone(), options)?;
     let store = &store;
     let counting = &*counting;
 
@@ -431,22 +432,37 @@ pub(crate) async fn run(
             .await?;
             rows.push(sample_row(id, label, "numbers", m), baselines);
         }
-        for (writers, baseline) in [(1usize, "raw_single_commit"), (64, "group_commit_1")] {
+        for (id, label, writers, prefixes, baseline) in [
+            (
+                "group_commit_1",
+                "seq: put_sequenced, 1 writer",
+                1usize,
+                Prefixes::PerWriter,
+                "raw_single_commit",
+            ),
+            (
+                "group_commit_64",
+                "seq: put_sequenced, 64 writers, a prefix each",
+                64,
+                Prefixes::PerWriter,
+                "group_commit_1",
+            ),
+            (
+                "group_commit_64_shared",
+                "seq: put_sequenced, 64 writers, one prefix",
+                64,
+                Prefixes::Shared,
+                "group_commit_1",
+            ),
+        ] {
             let [m] = time_boxed(target, 5, |n| async move {
                 let m =
-                    sequence_bench::group_commit(store, writers, n, || counting.syncs()).await?;
+                    sequence_bench::group_commit(store, writers, n, prefixes, || counting.syncs())
+                        .await?;
                 Ok([Sample::new(m.ops, 0, m.elapsed).synced(m.syncs.unwrap_or(0))])
             })
             .await?;
-            let mut r = sample_row(
-                format!("group_commit_{writers}"),
-                format!(
-                    "seq: put_sequenced, {writers} writer{}",
-                    if writers == 1 { "" } else { "s" }
-                ),
-                "records",
-                m,
-            );
+            let mut r = sample_row(id, label, "records", m);
             r.concurrency = Some(writers as u64);
             rows.push(r, &[baseline]);
         }
@@ -460,22 +476,50 @@ pub(crate) async fn run(
             for producers in PRODUCERS {
                 let space = format!("produce-{payload}");
                 let space = space.as_str();
-                // The engine and its raw baseline alternate chunks; the
-                // baseline writes the same records in synced batches of
-                // `producers`.
-                let [m, r] = time_boxed(target * 2, 5, |n| async move {
+                let spread_space = format!("raw-spread-{producers}p-{payload}");
+                let spread_space = spread_space.as_str();
+                let spread_seq = &std::cell::Cell::new(1u64);
+                // The engine and its raw baselines alternate chunks; the
+                // baselines write the same records in synced batches of
+                // `producers`: in adjacent keys, and spread one per segment.
+                let [m, r, s] = time_boxed(target * 3, 5, |n| async move {
                     let before = counting.syncs();
                     let m =
                         stream_bench::produce(store, space, producers, n as usize, payload).await?;
                     let syncs = counting.syncs() - before;
                     let r = stream_bench::raw_batch_write(raw, m.ops as usize, producers, payload)?;
+                    let first = spread_seq.get();
+                    let s = stream_bench::raw_spread_write(
+                        raw,
+                        spread_space,
+                        producers,
+                        first,
+                        m.ops as usize,
+                        payload,
+                    )?;
+                    spread_seq.set(first + m.ops.div_ceil(producers as u64));
+                    let batches = r.ops.div_ceil(producers as u64);
                     Ok([
                         Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
-                        Sample::new(r.ops, r.bytes, r.elapsed)
-                            .synced(r.ops.div_ceil(producers as u64)),
+                        Sample::new(r.ops, r.bytes, r.elapsed).synced(batches),
+                        Sample::new(s.ops, s.bytes, s.elapsed).synced(batches),
                     ])
                 })
                 .await?;
+                let spread_id = format!("raw_spread_{producers}p_{payload}b");
+                if producers > 1 {
+                    let mut spread_row = sample_row(
+                        spread_id.clone(),
+                        format!(
+                            "raw: synced batches of {producers} × {payload} B, one per segment"
+                        ),
+                        "records",
+                        s,
+                    );
+                    spread_row.concurrency = Some(producers as u64);
+                    spread_row.payload = Some(payload as u64);
+                    rows.push(spread_row, &[]);
+                }
                 let raw_id = format!("raw_write_{producers}p_{payload}b");
                 let mut raw_row = sample_row(
                     raw_id.clone(),
@@ -497,7 +541,11 @@ pub(crate) async fn run(
                 );
                 engine_row.concurrency = Some(producers as u64);
                 engine_row.payload = Some(payload as u64);
-                rows.push(engine_row, &[&raw_id]);
+                if producers > 1 {
+                    rows.push(engine_row, &[&raw_id, &spread_id]);
+                } else {
+                    rows.push(engine_row, &[&raw_id]);
+                }
             }
         }
     }

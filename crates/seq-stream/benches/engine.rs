@@ -16,8 +16,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use seq_storage::Storage;
 use seq_stream::Store;
 use seq_stream::sequence_bench::{
-    CountingStorage, Measurement, allocator_in_memory, group_commit, naive_synced_counter,
-    sequence_next,
+    CountingStorage, Measurement, Prefixes, allocator_in_memory, group_commit,
+    naive_synced_counter, sequence_next,
 };
 
 const BLOCK: u64 = 4096;
@@ -102,9 +102,13 @@ fn benches(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let per_writer = iters.div_ceil(writers as u64).max(1);
                     let m = rt
-                        .block_on(group_commit(&store, writers, per_writer, || {
-                            counting.syncs()
-                        }))
+                        .block_on(group_commit(
+                            &store,
+                            writers,
+                            per_writer,
+                            Prefixes::PerWriter,
+                            || counting.syncs(),
+                        ))
                         .unwrap();
                     // Normalise to the iterations criterion asked for.
                     m.elapsed.mul_f64(iters as f64 / m.ops as f64)
@@ -150,10 +154,22 @@ fn summary(rt: &tokio::runtime::Runtime, backends: &[Backend]) {
         );
         let counting = backend.counting.clone();
         let one: Measurement = rt
-            .block_on(group_commit(&backend.store, 1, 300, || counting.syncs()))
+            .block_on(group_commit(
+                &backend.store,
+                1,
+                300,
+                Prefixes::PerWriter,
+                || counting.syncs(),
+            ))
             .unwrap();
         let many: Measurement = rt
-            .block_on(group_commit(&backend.store, 64, 100, || counting.syncs()))
+            .block_on(group_commit(
+                &backend.store,
+                64,
+                100,
+                Prefixes::PerWriter,
+                || counting.syncs(),
+            ))
             .unwrap();
         println!("[{}] 1 writer: {one}", backend.name);
         println!("[{}] 64 writers: {many}", backend.name);

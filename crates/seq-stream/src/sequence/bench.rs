@@ -204,9 +204,21 @@ pub fn naive_synced_counter(storage: &dyn Storage, count: u64) -> Result<Measure
     })
 }
 
+/// Which sequence-key prefixes the writers of [`group_commit`] use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefixes {
+    /// A prefix of its own per writer: each writer appends to its own key
+    /// range, so a commit group touches as many places as it has writers.
+    PerWriter,
+    /// One prefix for all: the writers append to one ordered log, so a
+    /// commit group's keys are adjacent.
+    Shared,
+}
+
 /// Group commit: `writers` concurrent tasks each doing `per_writer` durable
-/// single-record writes ([`Store::put_sequenced`]). `syncs` reads the synced
-/// write count of the storage under the store (e.g. a [`CountingStorage`]).
+/// single-record writes ([`Store::put_sequenced`]) under `prefixes`.
+/// `syncs` reads the synced write count of the storage under the store
+/// (e.g. a [`CountingStorage`]).
 ///
 /// # Errors
 ///
@@ -215,6 +227,7 @@ pub async fn group_commit(
     store: &Store,
     writers: usize,
     per_writer: u64,
+    prefixes: Prefixes,
     syncs: impl Fn() -> u64,
 ) -> Result<Measurement> {
     let before = syncs();
@@ -223,7 +236,10 @@ pub async fn group_commit(
     for w in 0..writers {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            let prefix = format!("bench-writer-{w}");
+            let prefix = match prefixes {
+                Prefixes::PerWriter => format!("bench-writer-{w}"),
+                Prefixes::Shared => "bench-log".to_owned(),
+            };
             for _ in 0..per_writer {
                 store
                     .put_sequenced(&prefix, Bytes::from_static(b"payload-0123456789"), &[1])

@@ -99,6 +99,48 @@ pub fn raw_batch_write(
     })
 }
 
+/// A second raw baseline for [`produce`], shaped like its placement: `total`
+/// records written as rounds of one record to each of `segments` segments
+/// of `space` (entry keys, as [`produce`]'s producers write them), one
+/// synced batch per round, appending from sequence `first_seq`. Where
+/// [`raw_batch_write`] puts a batch in adjacent keys, this spreads it over
+/// the segments, as many B-tree pages as a commit group of seq touches.
+///
+/// # Errors
+///
+/// The first storage error.
+pub fn raw_spread_write(
+    storage: &dyn Storage,
+    space: &str,
+    segments: usize,
+    first_seq: u64,
+    total: usize,
+    payload: usize,
+) -> Result<Measurement> {
+    let body = Bytes::from(vec![0x5Au8; payload]);
+    let segments = segments.max(1);
+    let names: Vec<String> = (0..segments).map(|p| format!("p{p}")).collect();
+    let started = Instant::now();
+    let mut written = 0usize;
+    let mut seq = first_seq;
+    while written < total {
+        let mut batch = WriteBatch::new();
+        for name in names.iter().take(total - written) {
+            batch.put(keys::dat(space, name, seq), body.clone());
+            written += 1;
+        }
+        storage.write(batch, Durability::Sync)?;
+        seq += 1;
+    }
+    let ops = total as u64;
+    Ok(Measurement {
+        name: "raw spread write",
+        ops,
+        bytes: ops * payload as u64,
+        elapsed: started.elapsed(),
+    })
+}
+
 /// Fills `segments` segments of `space` with `per_segment` entries of
 /// `payload` bytes each, interleaved (batches of 256 records, buffered,
 /// then one flush). Setup for the consume workloads.
