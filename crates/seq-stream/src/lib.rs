@@ -21,7 +21,10 @@
 //! takes everything queued (up to [`StoreOptions::max_group`]), gives each
 //! request the next commit number, builds one atomic storage batch, syncs it
 //! once, and only then acknowledges the requests in commit order. A full queue
-//! makes callers wait (back-pressure).
+//! makes callers wait (back-pressure). While several callers are active, the
+//! writer holds a group open a little for the ones it just acknowledged
+//! ([`StoreOptions::group_wait`]), so that callers awaiting each write share
+//! one commit instead of alternating between two.
 //!
 //! # Sequences and sequence keys
 //!

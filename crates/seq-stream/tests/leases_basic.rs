@@ -117,9 +117,18 @@ async fn should_lose_lease_that_is_not_renewed(kind: Kind) {
     .await
     .unwrap();
     assert_eq!(fresh.token(), 2);
+    // It lapsed, and this store granted it again since: the stale holder
+    // is told it is fenced, without a write.
     let renewed = stale.renew().await;
     assert!(
-        matches!(renewed, Err(Error::Conflict { .. })),
+        matches!(
+            renewed,
+            Err(Error::Fenced {
+                token: 1,
+                current: 2,
+                ..
+            })
+        ),
         "{renewed:?}"
     );
     let check = store.check_fence(&stale.fence()).await;

@@ -29,6 +29,10 @@
 //!   `Fenced { current: 0, .. }`. Expiry or release alone does not fence:
 //!   the next *grant* does. The check runs on the writer thread, in commit
 //!   order, so a fenced write and a grant can never interleave.
+//! * **One holder in a process**: when a store grants a key, an older grant
+//!   of that key still held through the same store is lost, and its signal
+//!   fires before the new [`Lease`] is returned (other processes learn it
+//!   from their deadline or their next renewal).
 //! * **Waiting**: [`Store::wait_lease`] and [`Store::with_lease`] retry when
 //!   the lease is released in this process or its grant expires. The wake-up
 //!   order of several waiters is not defined (no FIFO fairness).
@@ -97,15 +101,38 @@ pub const MIN_BACKEND_LEASE_TTL: Duration = Duration::from_secs(1);
 const MAX_WAIT_POLL: Duration = Duration::from_millis(250);
 
 /// Per-store state of leases: a counter bumped whenever a lease is released
-/// in this process, which wakes waiters.
+/// in this process, which wakes waiters, and the latest grant of each key
+/// made by this store.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     released: watch::Sender<u64>,
+    /// Per key, the state of the newest grant this store made (one entry per
+    /// key ever granted here; the state itself goes with its `Lease`).
+    latest: Mutex<std::collections::HashMap<String, std::sync::Weak<State>>>,
 }
 
 impl Registry {
     fn notify_released(&self) {
         self.released.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Records a new grant. An older grant of the same key still held in
+    /// this process is lost from now on: its signal fires before the new
+    /// holder gets its [`Lease`], whether or not its own timer has run yet.
+    fn granted(&self, state: &Arc<State>) {
+        let previous = self
+            .latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(state.key.clone(), Arc::downgrade(state));
+        if let Some(previous) = previous.and_then(|weak| weak.upgrade())
+            && previous.token < state.token
+        {
+            previous
+                .superseded_by
+                .store(state.token, std::sync::atomic::Ordering::Release);
+            previous.trigger.fire(LeaseEnd::Lost);
+        }
     }
 }
 
@@ -258,6 +285,9 @@ struct State {
     renewed: Mutex<Instant>,
     /// The backend lease behind this grant, on a backend with leases.
     backend: Option<LeaseId>,
+    /// The token of a newer grant of the key made by this store (0: none
+    /// known): this grant is fenced by it.
+    superseded_by: std::sync::atomic::AtomicU64,
 }
 
 impl State {
@@ -332,8 +362,20 @@ impl Lease {
     ///
     /// On any error the lease counts as lost and its signal fires with
     /// [`LeaseEnd::Lost`] (unless it fired already). After the signal
-    /// fired, `renew` fails with [`Error::Conflict`] without writing.
+    /// fired, `renew` fails without writing: with [`Error::Fenced`] when
+    /// this store granted the key again since, else [`Error::Conflict`].
     pub async fn renew(&self) -> Result<()> {
+        let current = self
+            .state
+            .superseded_by
+            .load(std::sync::atomic::Ordering::Acquire);
+        if current != 0 {
+            return Err(Error::Fenced {
+                key: self.state.key.clone(),
+                token: self.state.token,
+                current,
+            });
+        }
         if let Some(reason) = self.signal().reason() {
             return Err(Error::Conflict {
                 what: format!("lease {:?} already ended ({reason:?})", self.state.key),
@@ -797,7 +839,9 @@ impl Store {
             trigger: Trigger::new(),
             renewed: Mutex::new(sent),
             backend,
+            superseded_by: std::sync::atomic::AtomicU64::new(0),
         });
+        self.inner.leases.granted(&state);
         let task = tokio::spawn(run_lease(self.clone(), state.clone(), options.auto_renew));
         Ok(Ok(Lease {
             store: self.clone(),
