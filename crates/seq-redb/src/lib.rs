@@ -60,11 +60,11 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use seq_storage::{
-    Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanIter,
-    ScanOptions, Storage, WriteBatch,
+    Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanBuffer,
+    ScanIter, ScanOptions, Storage, WriteBatch,
 };
 
 /// The single table holding every key.
@@ -167,37 +167,6 @@ fn map_err(err: impl Into<redb::Error>) -> Error {
     }
 }
 
-/// Size of the buffers a scan copies keys and values into.
-const CHUNK: usize = 32 << 10;
-
-/// Where a scan copies what it reads out of redb's pages: consecutive keys
-/// and values share one [`CHUNK`]-sized buffer, so a scan allocates once per
-/// buffer rather than twice per entry. A key or value larger than a quarter
-/// of a buffer gets a buffer of its own.
-#[derive(Default)]
-struct Chunk {
-    buf: BytesMut,
-}
-
-impl Chunk {
-    /// Copies a key and its value, returning both as slices of a shared
-    /// buffer.
-    fn copy(&mut self, key: &[u8], value: &[u8]) -> KeyValue {
-        let len = key.len() + value.len();
-        if len > CHUNK / 4 {
-            return (Bytes::copy_from_slice(key), Bytes::copy_from_slice(value));
-        }
-        if self.buf.capacity() - self.buf.len() < len {
-            self.buf = BytesMut::with_capacity(CHUNK);
-        }
-        self.buf.extend_from_slice(key);
-        self.buf.extend_from_slice(value);
-        let mut key = self.buf.split().freeze();
-        let value = key.split_off(key.len() - value.len());
-        (key, value)
-    }
-}
-
 fn slice_bound(bound: &Bound<Bytes>) -> Bound<&[u8]> {
     match bound {
         Bound::Included(k) => Bound::Included(&k[..]),
@@ -229,7 +198,7 @@ impl Storage for RedbStorage {
         let entries = table
             .range::<&[u8]>((slice_bound(&range.start), slice_bound(&range.end)))
             .map_err(map_err)?;
-        let mut chunk = Chunk::default();
+        let mut chunk = ScanBuffer::default();
         let entries = entries.map(move |entry| {
             let (k, v) = entry.map_err(map_err)?;
             Ok::<KeyValue, Error>(chunk.copy(k.value(), v.value()))
@@ -291,6 +260,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
     use super::*;
+    use seq_storage::SCAN_BUFFER_BYTES;
 
     fn store() -> (tempfile::TempDir, RedbStorage) {
         let dir = tempfile::tempdir().unwrap();
@@ -302,7 +272,16 @@ mod tests {
     fn should_scan_values_of_every_size_intact_and_share_buffers_between_small_ones() {
         let (_dir, store) = store();
         // Empty, small, around a quarter chunk, and larger than a chunk.
-        let sizes = [0, 1, 100, CHUNK / 4 - 3, CHUNK / 4 + 1, CHUNK + 7, 100, 0];
+        let sizes = [
+            0,
+            1,
+            100,
+            SCAN_BUFFER_BYTES / 4 - 3,
+            SCAN_BUFFER_BYTES / 4 + 1,
+            SCAN_BUFFER_BYTES + 7,
+            100,
+            0,
+        ];
         let mut batch = WriteBatch::new();
         for (i, size) in sizes.iter().enumerate() {
             let value: Vec<u8> = (0..*size).map(|b| (b + i) as u8).collect();

@@ -40,7 +40,10 @@
 //! * A scan is a RocksDB iterator with `iterate_lower_bound` /
 //!   `iterate_upper_bound` set from the range. Its implicit snapshot is taken
 //!   when [`Storage::scan`] is called, so it sees whole batches and nothing
-//!   written after. It streams; the range is never loaded into memory.
+//!   written after. It streams; the range is never loaded into memory. Keys
+//!   and values are copied into shared 32 KiB buffers
+//!   ([`seq_storage::ScanBuffer`]), one allocation per buffer rather than two
+//!   per entry: a key or value kept after the scan keeps its buffer alive.
 //! * Values are limited to 4 GiB − 1 (RocksDB's 32-bit slice lengths); larger
 //!   ones are [`seq_storage::Error::TooLarge`].
 //! * Every RocksDB error is converted in one function: `Corruption` becomes
@@ -57,8 +60,8 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use rocksdb::{DB, DBRawIteratorWithThreadMode, ErrorKind, Options, ReadOptions, WriteOptions};
 use seq_storage::{
-    Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanIter,
-    ScanOptions, Storage, WriteBatch,
+    Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanBuffer,
+    ScanIter, ScanOptions, Storage, WriteBatch,
 };
 
 /// RocksDB slices carry 32-bit lengths.
@@ -171,6 +174,7 @@ impl Storage for RocksStorage {
         let iter = self.db.raw_iterator_opt(read);
         Ok(Box::new(RocksScan {
             iter,
+            buffer: ScanBuffer::default(),
             direction: options.direction,
             remaining: options.limit,
             started: false,
@@ -220,6 +224,7 @@ impl Storage for RocksStorage {
 /// A streamed scan over a bounded RocksDB iterator.
 struct RocksScan<'a> {
     iter: DBRawIteratorWithThreadMode<'a, DB>,
+    buffer: ScanBuffer,
     direction: Direction,
     remaining: Option<usize>,
     started: bool,
@@ -247,9 +252,6 @@ impl Iterator for RocksScan<'_> {
         if let Some(remaining) = &mut self.remaining {
             *remaining -= 1;
         }
-        Some(Ok((
-            Bytes::copy_from_slice(key),
-            Bytes::copy_from_slice(value),
-        )))
+        Some(Ok(self.buffer.copy(key, value)))
     }
 }

@@ -115,6 +115,7 @@ mod error;
 mod lease;
 mod memory;
 mod range;
+mod scan_buffer;
 
 #[cfg(feature = "test-util")]
 pub mod conformance;
@@ -130,6 +131,7 @@ pub use error::{Error, Result, show_key};
 pub use lease::{LeaseId, Leases, leased_put_unsupported};
 pub use memory::MemoryStorage;
 pub use range::{Direction, KeyRange, ScanOptions, prefix_successor};
+pub use scan_buffer::{SCAN_BUFFER_BYTES, ScanBuffer};
 
 use bytes::Bytes;
 
