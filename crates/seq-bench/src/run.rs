@@ -541,11 +541,9 @@ pub(crate) async fn run(
                 );
                 engine_row.concurrency = Some(producers as u64);
                 engine_row.payload = Some(payload as u64);
-                if producers > 1 {
-                    rows.push(engine_row, &[&raw_id, &spread_id]);
-                } else {
-                    rows.push(engine_row, &[&raw_id]);
-                }
+                let baselines = [raw_id.as_str(), spread_id.as_str()];
+                let with_spread = if producers > 1 { 2 } else { 1 };
+                rows.push(engine_row, &baselines[..with_spread]);
             }
         }
     }

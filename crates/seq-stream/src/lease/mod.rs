@@ -119,19 +119,31 @@ impl Registry {
     /// Records a new grant. An older grant of the same key still held in
     /// this process is lost from now on: its signal fires before the new
     /// holder gets its [`Lease`], whether or not its own timer has run yet.
+    /// Grants may be recorded out of token order (two callers racing after
+    /// a short ttl lapsed); the newest token stays recorded and the older
+    /// grant is the one that is lost.
     fn granted(&self, state: &Arc<State>) {
-        let previous = self
+        let mut latest = self
             .latest
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(state.key.clone(), Arc::downgrade(state));
-        if let Some(previous) = previous.and_then(|weak| weak.upgrade())
-            && previous.token < state.token
-        {
-            previous
-                .superseded_by
-                .store(state.token, std::sync::atomic::Ordering::Release);
-            previous.trigger.fire(LeaseEnd::Lost);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let recorded = latest.get(&state.key).and_then(std::sync::Weak::upgrade);
+        let lost = match recorded {
+            Some(newer) if newer.token > state.token => Some((state.clone(), newer.token)),
+            Some(older) => {
+                latest.insert(state.key.clone(), Arc::downgrade(state));
+                (older.token < state.token).then_some((older, state.token))
+            }
+            None => {
+                latest.insert(state.key.clone(), Arc::downgrade(state));
+                None
+            }
+        };
+        drop(latest);
+        if let Some((lost, by)) = lost {
+            lost.superseded_by
+                .store(by, std::sync::atomic::Ordering::Release);
+            lost.trigger.fire(LeaseEnd::Lost);
         }
     }
 }
@@ -849,5 +861,66 @@ impl Store {
             task: Some(task),
             done: false,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(key: &str, token: u64) -> Arc<State> {
+        Arc::new(State {
+            key: key.to_owned(),
+            holder: Uuid::new_v4(),
+            token,
+            ttl: Duration::from_secs(1),
+            ttl_micros: 1_000_000,
+            trigger: Trigger::new(),
+            renewed: Mutex::new(Instant::now()),
+            backend: None,
+            superseded_by: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn superseded_by(state: &State) -> u64 {
+        state
+            .superseded_by
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    #[tokio::test]
+    async fn a_newer_grant_makes_the_older_one_lost() {
+        let registry = Registry::default();
+        let (old, new) = (grant("k", 1), grant("k", 2));
+        registry.granted(&old);
+        registry.granted(&new);
+        assert_eq!(old.trigger.signal().reason(), Some(LeaseEnd::Lost));
+        assert_eq!(superseded_by(&old), 2);
+        assert!(!new.trigger.signal().is_fired());
+    }
+
+    #[tokio::test]
+    async fn an_older_grant_recorded_late_is_the_one_lost() {
+        let registry = Registry::default();
+        let (old, new, newest) = (grant("k", 1), grant("k", 2), grant("k", 3));
+        registry.granted(&new);
+        registry.granted(&old);
+        assert_eq!(old.trigger.signal().reason(), Some(LeaseEnd::Lost));
+        assert_eq!(superseded_by(&old), 2);
+        assert!(!new.trigger.signal().is_fired());
+        // The newest grant stays recorded, so the next one fences it.
+        registry.granted(&newest);
+        assert_eq!(superseded_by(&new), 3);
+        assert_eq!(new.trigger.signal().reason(), Some(LeaseEnd::Lost));
+    }
+
+    #[tokio::test]
+    async fn grants_of_other_keys_do_not_interfere() {
+        let registry = Registry::default();
+        let (a, b) = (grant("a", 1), grant("b", 2));
+        registry.granted(&a);
+        registry.granted(&b);
+        assert!(!a.trigger.signal().is_fired());
+        assert_eq!(superseded_by(&a), 0);
     }
 }
