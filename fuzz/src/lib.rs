@@ -168,7 +168,7 @@ const SHAPES: &[(&[u8; 3], &[Part])] = {
         (keyspace::SKC, &[Str]),
         (keyspace::SKY, &[Str]),
         (keyspace::DAT, &[Str, Str, U64]),
-        (keyspace::IDX, &[Str, U64, Str, U64]),
+        (keyspace::IDX, &[Str, U64]),
         (keyspace::INV, &[Str, Str]),
         (keyspace::TXN, &[U64]),
         (keyspace::IDM, &[Str, Str, Str]),

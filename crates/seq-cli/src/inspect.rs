@@ -75,7 +75,7 @@ fn layouts(tag: &[u8; 3]) -> &'static [&'static [Part]] {
         b"MET" | b"SEQ" | b"SKC" | b"SKY" | b"LSE" | b"CUR" => &[&[Str]],
         b"USR" => &[&[Bytes]],
         b"DAT" => &[&[Str, Str, U64]],
-        b"IDX" => &[&[Str, U64, Str, U64]],
+        b"IDX" => &[&[Str, U64]],
         b"INV" => &[&[Str, Str]],
         b"TXN" => &[&[U64]],
         // Idempotency lookups (`k` + key) and their eviction log (`s` + seq).

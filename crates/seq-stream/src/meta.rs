@@ -8,8 +8,10 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// Version of the on-disk layout this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk layout this build writes and reads. Version 2:
+/// one space-index record per commit group and space (version 1 had one
+/// index key per entry). A store of another version is refused at open.
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 const RECORD_VERSION: u8 = 1;
 

@@ -19,25 +19,32 @@ fn off(timestamp: u64, segment: &str, sequence: u64) -> SpaceOffset {
     }
 }
 
-/// Writes index and entry keys as the stream layer lays them out
-/// (`docs/design.md`: `IDX` + space + ts + segment + seq, `DAT` + space +
-/// segment + seq), so lag can be checked without producing.
+/// Writes index records and entry keys as the stream layer lays them out
+/// (`docs/design.md`: `IDX` + space + ts → runs `segment_len u16 | segment
+/// | first u64 | last u64`, framed; `DAT` + space + segment + seq), one
+/// single-entry run per entry, so lag can be checked without producing.
 fn write_entries(store: &Store, space: &str, entries: &[(u64, &str, u64)]) {
     let mut batch = WriteBatch::new();
+    let mut records: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
     for &(ts, segment, seq) in entries {
-        let idx = KeyBuilder::new(keyspace::IDX)
-            .str(space)
-            .u64(ts)
-            .str(segment)
-            .u64(seq)
-            .build();
+        let run = records.entry(ts).or_default();
+        run.extend_from_slice(&u16::try_from(segment.len()).unwrap().to_be_bytes());
+        run.extend_from_slice(segment.as_bytes());
+        run.extend_from_slice(&seq.to_be_bytes());
+        run.extend_from_slice(&seq.to_be_bytes());
         let dat = KeyBuilder::new(keyspace::DAT)
             .str(space)
             .str(segment)
             .u64(seq)
             .build();
-        batch.put(Bytes::from(idx), Bytes::new());
         batch.put(Bytes::from(dat), Bytes::from_static(b"payload"));
+    }
+    for (ts, body) in records {
+        let idx = KeyBuilder::new(keyspace::IDX).str(space).u64(ts).build();
+        batch.put(
+            Bytes::from(idx),
+            Bytes::from(seq_core::frame::encode(1, &body)),
+        );
     }
     store.storage().write(batch, Durability::Sync).unwrap();
 }

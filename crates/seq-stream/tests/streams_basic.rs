@@ -507,6 +507,67 @@ async fn should_trim_and_continue_above_the_old_last_sequence(mut h: Harness) {
     store.close().await.unwrap();
 }
 
+/// Index records of the space (`IDX` + space), as stored.
+fn index_records(store: &seq_stream::Store, space: &str) -> usize {
+    let prefix = seq_core::keys::KeyBuilder::new(seq_core::keys::keyspace::IDX)
+        .str(space)
+        .build();
+    dump(store)
+        .keys()
+        .filter(|key| key.starts_with(&prefix))
+        .count()
+}
+
+async fn should_count_and_collect_the_index_as_segments_are_trimmed(mut h: Harness) {
+    let store = h.open();
+    for i in 0..10 {
+        for segment in ["g", "h"] {
+            store
+                .produce(
+                    "s",
+                    segment,
+                    recs(&[&i.to_string()]),
+                    ProduceOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    // One record per commit group, each produce its own group here.
+    assert_eq!(index_records(&store, "s"), 20);
+    assert_eq!(store.count_after("s", None).await.unwrap(), 20);
+    let all = read_space(&store, "s").await;
+    let fifth = all[4].offset();
+    assert_eq!(store.count_after("s", Some(&fifth)).await.unwrap(), 15);
+
+    // Each record holds one run: trimming "g" collects the records before
+    // the first that names a retained entry ("h"'s first), and readers skip
+    // the rest of "g"'s runs.
+    store.trim("s", "g", Trim::KeepLast(0)).await.unwrap();
+    assert_eq!(
+        index_records(&store, "s"),
+        19,
+        "only the leading record goes"
+    );
+    assert_eq!(store.count_after("s", None).await.unwrap(), 10);
+    assert_eq!(store.count_after("s", Some(&fifth)).await.unwrap(), 8);
+    let rest = read_space(&store, "s").await;
+    assert!(rest.iter().all(|e| &*e.segment == "h"));
+    assert_eq!(rest.len(), 10);
+    assert_eq!(
+        store.head_offset("s").await.unwrap(),
+        Some(all[19].offset())
+    );
+
+    // Once every run is trimmed, every record goes.
+    store.trim("s", "h", Trim::KeepLast(0)).await.unwrap();
+    assert_eq!(index_records(&store, "s"), 0);
+    assert_eq!(store.count_after("s", None).await.unwrap(), 0);
+    assert_eq!(store.head_offset("s").await.unwrap(), None);
+    assert!(read_space(&store, "s").await.is_empty());
+    store.close().await.unwrap();
+}
+
 async fn should_trim_large_segments_in_chunks(mut h: Harness) {
     let store = h.open();
     for _ in 0..5 {
@@ -636,6 +697,7 @@ backend_tests!(
     should_dedupe_idempotent_retries,
     should_trim_and_continue_above_the_old_last_sequence,
     should_trim_large_segments_in_chunks,
+    should_count_and_collect_the_index_as_segments_are_trimmed,
     should_subscribe_to_snapshot_then_updates,
     should_keep_segments_of_names_that_look_alike_apart,
     should_keep_timestamps_strictly_increasing_across_reopen,

@@ -304,10 +304,10 @@ impl Store {
 
     /// How far cursor `name` is behind: per space of its position, the
     /// entries of the space after its offset (counted in the space-time
-    /// index `IDX`); per segment, the entries of the segment after its
+    /// index `IDX`, a run of entries at a time); per segment, the entries of the segment after its
     /// sequence (counted in `DAT`). Only retained entries count: trimmed
-    /// ones are not "behind". Each space and segment is counted on its own
-    /// storage snapshot, so under concurrent produces the figures are a
+    /// ones are not "behind". Each segment, and each page of a space's
+    /// index, is counted on its own storage snapshot, so under concurrent produces the figures are a
     /// lower bound of the lag when the call returns. Counting walks the
     /// entries, so its cost grows with the lag.
     ///
@@ -325,15 +325,8 @@ impl Store {
         blocking_read(self, move |storage| {
             let mut lag = Lag::default();
             for (space, offset) in cursor.position.spaces {
-                let after = KeyBuilder::new(keyspace::IDX)
-                    .str(&space)
-                    .u64(offset.timestamp)
-                    .str(&offset.segment)
-                    .u64(offset.sequence)
-                    .build();
-                let prefix = KeyBuilder::new(keyspace::IDX).str(&space).build();
-                lag.spaces
-                    .insert(space, count_after(storage, after, &prefix)?);
+                let behind = crate::stream::index::count_after(storage, &space, Some(&offset))?;
+                lag.spaces.insert(space, behind);
             }
             for ((space, segment), sequence) in cursor.position.segments {
                 let after = KeyBuilder::new(keyspace::DAT)

@@ -1,12 +1,12 @@
 //! The stream keyspaces (see `docs/design.md`):
 //!
 //! * `DAT` + space + segment + seq → entry
-//! * `IDX` + space + ts + segment + seq → empty (the space-time index)
+//! * `IDX` + space + ts → the runs one commit group appended to the space
+//!   (the space-time index, see [`super::index`])
 //! * `INV` + space + segment → segment status
 //! * `IDM` + space + segment + `"k"` + idempotency key → original sequence
 //! * `IDM` + space + segment + `"s"` + seq → idempotency key (eviction order)
 
-use seq_core::SpaceOffset;
 use seq_core::keys::{KeyBuilder, KeyReader, keyspace, prefix_upper_bound};
 
 use crate::error::{Error, Result};
@@ -35,14 +35,10 @@ pub(crate) fn dat_seq(key: &[u8]) -> Result<u64> {
         .ok_or_else(|| Error::corrupt_at(key, "entry key too short for its sequence"))
 }
 
-/// Index key of an entry.
-pub(crate) fn idx(space: &str, ts: u64, segment: &str, seq: u64) -> Vec<u8> {
-    KeyBuilder::new(keyspace::IDX)
-        .str(space)
-        .u64(ts)
-        .str(segment)
-        .u64(seq)
-        .build()
+/// Key of the index record of the commit group that gave `space`
+/// timestamp `ts` (see [`super::index`]).
+pub(crate) fn idx(space: &str, ts: u64) -> Vec<u8> {
+    KeyBuilder::new(keyspace::IDX).str(space).u64(ts).build()
 }
 
 /// Prefix of a space's index.
@@ -50,25 +46,14 @@ pub(crate) fn idx_prefix(space: &str) -> Vec<u8> {
     KeyBuilder::new(keyspace::IDX).str(space).build()
 }
 
-/// Index key of the position `offset` in `space`.
-pub(crate) fn idx_of(space: &str, offset: &SpaceOffset) -> Vec<u8> {
-    idx(space, offset.timestamp, &offset.segment, offset.sequence)
-}
-
-/// Reads the offset back from an index key.
-pub(crate) fn parse_idx(key: &[u8]) -> Result<SpaceOffset> {
+/// Reads the timestamp back from an index key.
+pub(crate) fn parse_idx(key: &[u8]) -> Result<u64> {
     let decode = |e| Error::decode(key, e);
     let mut reader = KeyReader::new(key, keyspace::IDX).map_err(decode)?;
     reader.bytes().map_err(decode)?;
     let timestamp = reader.u64().map_err(decode)?;
-    let segment = reader.str().map_err(decode)?;
-    let sequence = reader.u64().map_err(decode)?;
     reader.finish().map_err(decode)?;
-    Ok(SpaceOffset {
-        timestamp,
-        segment,
-        sequence,
-    })
+    Ok(timestamp)
 }
 
 /// Status key of a segment.

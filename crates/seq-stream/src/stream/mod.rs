@@ -1,12 +1,15 @@
 //! Streams: spaces of segments of dense, timestamped entries (the
 //! Streamkit model, Store > Space > Segment > Entry).
 //!
-//! * [`produce`] — appends through the single writer (DAT entries, IDX index
-//!   keys, INV status and IDM idempotency records in the request's batch).
+//! * [`produce`] — appends through the single writer (DAT entries, a run in
+//!   the group's IDX index record, INV status and IDM idempotency records in
+//!   the request's batch).
 //! * [`consume`] — paged, follow-capable reads of a segment, a space (merged
 //!   through the IDX index) or several spaces (a k-way merge).
 //! * [`status`] — peek, status, listings and lag counting.
 //! * [`subscribe`] — status snapshots followed by live updates.
+//! * [`index`] — the space-time index: one record of runs per commit group
+//!   and space.
 //! * [`retention`] — trims.
 //! * [`idempotency`] — the dedupe window.
 //!
@@ -17,7 +20,8 @@
 //! every entry of a later group therefore gets a larger timestamp (the
 //! [`Registry`] clamps further against the space's stored maximum, which
 //! covers a clock that stepped back across a restart), so the space index
-//! `IDX + space + ts + segment + seq` only ever grows at its end. A reader
+//! (`IDX + space + ts`, one record per group, see [`index`]) only ever grows
+//! at its end. A reader
 //! scans storage snapshots, which hold whole groups only: whatever offset it
 //! has passed, every entry committed later sorts after it. The end of the
 //! index *is* the watermark, and no reader has to wait for in-flight commits.
@@ -25,6 +29,7 @@
 pub(crate) mod codec;
 pub(crate) mod consume;
 pub(crate) mod idempotency;
+pub(crate) mod index;
 pub(crate) mod keys;
 pub(crate) mod produce;
 pub(crate) mod read;

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use seq_core::{ExpectedSequence, KeyBuilder, keyspace};
 use seq_storage::{KeyRange, ScanOptions};
 
 use super::Shared;
 use super::codec::{self, StoredStatus};
 use super::idempotency::{self, Slot};
+use super::index;
 use super::keys;
 use super::types::{ProduceOptions, ProduceReceipt, Record, SegmentStatus};
 use crate::error::{Error, Result};
@@ -219,6 +219,7 @@ fn append(
     }
     .max(status.last_ts);
     let was_empty = status.first > status.last;
+    let first_new = status.last.saturating_add(1);
     let mut next = status.last;
     for (index, (record, slot)) in records.iter().zip(&slots).enumerate() {
         let seq = match *slot {
@@ -232,7 +233,6 @@ fn append(
                 let value =
                     codec::encode_entry(ts, tx.commit, tx.node, &record.metadata, &record.payload)?;
                 tx.put(keys::dat(space, segment, seq), value);
-                tx.put(keys::idx(space, ts, segment, seq), Bytes::new());
                 if let Some(key) = &record.idempotency_key {
                     idempotency::remember(tx, space, segment, key, seq);
                 }
@@ -241,6 +241,12 @@ fn append(
         };
         sequences[index] = seq;
     }
+    // The new records are consecutive: one run in the group's index record.
+    tx.append(
+        keys::idx(space, ts),
+        index::INDEX_VERSION,
+        &index::encode_run(segment, first_new, next),
+    );
     status.last = next;
     if was_empty {
         status.first_ts = ts;

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use seq_storage::{KeyRange, ScanOptions, Storage};
 use tokio::task::JoinHandle;
 
 use super::codec::{self, StoredStatus};
+use super::index;
 use super::keys;
 use crate::error::{Error, Result};
 
@@ -176,79 +178,50 @@ impl IndexPage {
     }
 }
 
-/// Reads up to `count` positions of `space`'s index strictly after `after`.
-///
-/// Index keys are parsed without allocating: a key's segment component is
-/// compared in its escaped form with the segments already seen on the page,
-/// and only a new one is decoded (and checked) in full.
+/// Reads up to `count` positions of `space`'s index strictly after `after`
+/// (see [`index::walk`]). A segment's name is decoded once per page: runs
+/// are matched to the page's segments by their raw name bytes.
 pub(crate) fn index_page(
     storage: &dyn Storage,
     space: &str,
     after: Option<&SpaceOffset>,
     count: usize,
 ) -> Result<IndexPage> {
-    let prefix = keys::idx_prefix(space);
-    let start = match after {
-        Some(offset) => Bound::Excluded(Bytes::from(keys::idx_of(space, offset))),
-        None => Bound::Included(Bytes::from(prefix.clone())),
-    };
-    let range = KeyRange {
-        start,
-        end: Bound::Excluded(Bytes::from(keys::after_prefix(&prefix))),
-    };
+    let count = count.max(1);
     // Positions as (timestamp, segment index, sequence).
     let mut positions: Vec<(u64, usize, u64)> = Vec::with_capacity(count.min(4096));
     let mut segments: Vec<PageSegment> = Vec::new();
     let mut lookup: HashMap<Bytes, usize> = HashMap::new();
-    // Fixed parts around the segment: timestamp, then terminator and seq.
-    let (head, tail) = (prefix.len() + 8, 2 + 8);
-    for item in storage.scan(range, ScanOptions::forward().with_limit(count))? {
-        let (key, _) = item?;
-        let fast = key.len() >= head + tail
-            && key.starts_with(&prefix)
-            && key[key.len() - tail..key.len() - 8] == [0x00, 0x01];
-        let escaped = if fast {
-            &key[head..key.len() - tail]
-        } else {
-            &[][..]
-        };
-        let known = if fast {
-            match segments.last() {
-                Some(last) if last.escaped == escaped => Some(segments.len() - 1),
-                _ => lookup.get(escaped).copied(),
-            }
-        } else {
-            None
-        };
-        let (timestamp, index, sequence) = match known {
-            Some(index) => {
-                let raw = key.last_chunk::<8>().copied().unwrap_or_default();
-                let mut ts = [0u8; 8];
-                ts.copy_from_slice(&key[prefix.len()..head]);
-                (u64::from_be_bytes(ts), index, u64::from_be_bytes(raw))
-            }
-            None => {
-                let offset = keys::parse_idx(&key)?;
-                // A key that parses always has the fixed shape, so its
-                // escaped segment is new on this page.
-                debug_assert!(fast);
-                let index = segments.len();
-                let escaped = if fast {
-                    key.slice(head..key.len() - tail)
-                } else {
-                    Bytes::new()
-                };
-                segments.push(PageSegment::new(offset.segment, escaped.clone()));
-                lookup.insert(escaped, index);
-                (offset.timestamp, index, offset.sequence)
-            }
+    // Every record but the first names a position after `after`, so
+    // `count + 1` records fill the page or end the index.
+    let done = index::walk(storage, space, after, count + 1, |timestamp, run| {
+        let index = match segments.last() {
+            Some(last) if last.raw == run.segment => segments.len() - 1,
+            _ => match lookup.get(&run.segment) {
+                Some(&index) => index,
+                None => {
+                    let index = segments.len();
+                    segments.push(PageSegment::new(
+                        run.segment_str().into(),
+                        run.segment.clone(),
+                    ));
+                    lookup.insert(run.segment.clone(), index);
+                    index
+                }
+            },
         };
         let segment = &mut segments[index];
-        segment.lo = segment.lo.min(sequence);
-        segment.hi = segment.hi.max(sequence);
-        positions.push((timestamp, index, sequence));
-    }
-    let exhausted = positions.len() < count;
+        let room = (count - positions.len()) as u64;
+        let last = run.last.min(run.first.saturating_add(room - 1));
+        segment.lo = segment.lo.min(run.first);
+        segment.hi = segment.hi.max(last);
+        positions.extend((run.first..=last).map(|sequence| (timestamp, index, sequence)));
+        if positions.len() >= count {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
     let last = positions
         .last()
         .map(|&(timestamp, index, sequence)| SpaceOffset {
@@ -260,7 +233,7 @@ pub(crate) fn index_page(
         positions,
         segments,
         last,
-        exhausted,
+        exhausted: done,
     })
 }
 
@@ -344,8 +317,8 @@ pub(crate) fn data_page(storage: &dyn Storage, space: &str, index: IndexPage) ->
 #[derive(Debug)]
 struct PageSegment {
     name: Arc<str>,
-    /// Its escaped key component (empty when not usable for matching).
-    escaped: Bytes,
+    /// Its name's bytes as index records hold them.
+    raw: Bytes,
     lo: u64,
     hi: u64,
     /// The values read, as (sequence, value), in sequence order.
@@ -355,41 +328,14 @@ struct PageSegment {
 }
 
 impl PageSegment {
-    fn new(name: String, escaped: Bytes) -> Self {
+    fn new(name: Arc<str>, raw: Bytes) -> Self {
         Self {
-            name: name.into(),
-            escaped,
+            name,
+            raw,
             lo: u64::MAX,
             hi: 0,
             values: Vec::new(),
             next: 0,
         }
     }
-}
-
-/// Counts the index keys of `space` strictly after `after`, reading at most
-/// `count` keys; returns the count and the last position read.
-pub(crate) fn count_page(
-    storage: &dyn Storage,
-    space: &str,
-    after: Option<&[u8]>,
-    count: usize,
-) -> Result<(u64, Option<Bytes>)> {
-    let prefix = keys::idx_prefix(space);
-    let start = match after {
-        Some(key) => Bound::Excluded(Bytes::copy_from_slice(key)),
-        None => Bound::Included(Bytes::from(prefix.clone())),
-    };
-    let range = KeyRange {
-        start,
-        end: Bound::Excluded(Bytes::from(keys::after_prefix(&prefix))),
-    };
-    let mut n = 0u64;
-    let mut last = None;
-    for item in storage.scan(range, ScanOptions::forward().with_limit(count))? {
-        let (key, _) = item?;
-        n += 1;
-        last = Some(key);
-    }
-    Ok((n, last))
 }

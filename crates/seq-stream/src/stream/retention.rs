@@ -2,21 +2,22 @@
 //!
 //! A trim removes entries from the start of a segment through the writer,
 //! in chunks of at most 4,096 entries per commit (so one trim never holds
-//! the writer for long): each chunk deletes the entries' `DAT` records and
-//! `IDX` keys, forgets their idempotency keys, and moves the status's
-//! `first_sequence`. The status keeps `last_sequence` and `last_timestamp`,
+//! the writer for long): each chunk deletes the entries' `DAT` records,
+//! forgets their idempotency keys, moves the status's `first_sequence`, and
+//! deletes the oldest space-index records whose runs are all trimmed now
+//! ([`index::collect_garbage`]; readers skip trimmed entries the index
+//! still names). The status keeps `last_sequence` and `last_timestamp`,
 //! so the next produce continues above them even when everything was
 //! trimmed (SPEC invariant 1).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use seq_storage::{KeyRange, ScanOptions};
 
 use super::Shared;
 use super::codec::{self, StoredStatus};
 use super::idempotency;
+use super::index;
 use super::keys;
 use super::types::{Trim, TrimReport};
 use crate::error::{Error, Result};
@@ -26,6 +27,9 @@ use crate::writer::GroupTx;
 
 /// Most entries one trim commit removes.
 const TRIM_CHUNK: u64 = 4096;
+
+/// Most index records one trim commit examines for collection.
+const INDEX_GARBAGE_RECORDS: usize = 1024;
 
 impl Store {
     /// Removes the oldest entries of a segment as `trim` says and reports
@@ -116,25 +120,8 @@ fn trim_chunk(
     let first = status.first;
     let end = target.min(first.saturating_add(TRIM_CHUNK));
 
-    // Timestamps of the doomed entries, for their index keys: committed
-    // ones from one scan, any written earlier in this group one by one.
     let start_key = Bytes::from(keys::dat(space, segment, first));
     let end_key = Bytes::from(keys::dat(space, segment, end));
-    let mut stamps = HashMap::with_capacity(usize::try_from(end - first).unwrap_or(0));
-    for item in tx.scan_committed(
-        KeyRange::new(start_key.clone(), end_key.clone()),
-        ScanOptions::forward(),
-    )? {
-        let (key, value) = item?;
-        stamps.insert(keys::dat_seq(&key)?, codec::entry_timestamp(&key, &value)?);
-    }
-    for seq in first..end {
-        let ts = match stamps.get(&seq) {
-            Some(&ts) => ts,
-            None => timestamp_of(tx, space, segment, seq)?,
-        };
-        tx.delete(keys::idx(space, ts, segment, seq));
-    }
     tx.delete_range(start_key, end_key);
     idempotency::forget_through(tx, space, segment, &mut status, end - 1)?;
     status.first = end;
@@ -145,6 +132,7 @@ fn trim_chunk(
     };
     status.commit = tx.commit;
     tx.put(inv_key, codec::encode_status(&status));
+    index::collect_garbage(tx, space, INDEX_GARBAGE_RECORDS)?;
     shared.publish(tx.commit, space, segment);
     Ok((status, end - first, end < target))
 }

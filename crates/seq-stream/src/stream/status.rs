@@ -7,14 +7,12 @@ use seq_core::SpaceOffset;
 use seq_storage::{KeyRange, ScanOptions};
 
 use super::codec;
+use super::index;
 use super::keys;
 use super::read::{self, blocking};
 use super::types::{Entry, SegmentStatus, Trx};
 use crate::error::Result;
 use crate::store::Store;
-
-/// Index keys counted per storage round trip by [`Store::count_after`].
-const COUNT_PAGE: usize = 4096;
 
 impl Store {
     /// The latest entry of a segment. A segment with no retained entry
@@ -131,25 +129,27 @@ impl Store {
 
     /// How many entries of `space` lie strictly after `offset` (all of them
     /// for `None`): a consumer's lag. Reads the space index from `offset` to
-    /// its end in pages (keys only).
+    /// its end in pages; trimmed entries do not count.
     ///
     /// # Errors
     ///
     /// [`crate::Error::InvalidArgument`] for an invalid name,
+    /// [`crate::Error::Corrupt`] for an index record that does not decode,
     /// [`crate::Error::Storage`] when a read fails.
     pub async fn count_after(&self, space: &str, offset: Option<&SpaceOffset>) -> Result<u64> {
         seq_core::validate_name("space", space)?;
-        let mut after: Option<Bytes> = offset.map(|o| Bytes::from(keys::idx_of(space, o)));
+        let mut after = offset.cloned();
         let mut total = 0;
         loop {
             let storage = self.storage().clone();
             let space = space.to_owned();
             let from = after.clone();
-            let (n, last) =
-                blocking(move || read::count_page(&*storage, &space, from.as_deref(), COUNT_PAGE))
-                    .await?;
+            let (n, last, done) = blocking(move || {
+                index::count_page(&*storage, &space, from.as_ref(), index::COUNT_RECORDS)
+            })
+            .await?;
             total += n;
-            if n < COUNT_PAGE as u64 {
+            if done || last.is_none() {
                 return Ok(total);
             }
             after = last;
@@ -162,23 +162,13 @@ impl Store {
     /// # Errors
     ///
     /// [`crate::Error::InvalidArgument`] for an invalid name,
-    /// [`crate::Error::Corrupt`] for an index key that does not decode,
+    /// [`crate::Error::Corrupt`] for an index record that does not decode,
     /// [`crate::Error::Storage`] when the read fails.
     pub async fn head_offset(&self, space: &str) -> Result<Option<SpaceOffset>> {
         seq_core::validate_name("space", space)?;
         let storage = self.storage().clone();
         let space = space.to_owned();
-        blocking(move || {
-            let range = KeyRange::prefix(keys::idx_prefix(&space));
-            match storage
-                .scan(range, ScanOptions::reverse().with_limit(1))?
-                .next()
-            {
-                Some(item) => Ok(Some(keys::parse_idx(&item?.0)?)),
-                None => Ok(None),
-            }
-        })
-        .await
+        blocking(move || index::head(&*storage, &space)).await
     }
 }
 

@@ -13,6 +13,9 @@ use crate::error::Result;
 /// Room left in a batch for the writer's own commit record.
 const COMMIT_RECORD_ALLOWANCE: usize = 64;
 
+/// Room for a group record's key and frame.
+const APPEND_ALLOWANCE: usize = 128;
+
 /// Point writes and range deletes not yet committed, in a form reads can
 /// consult.
 #[derive(Debug, Default)]
@@ -25,6 +28,11 @@ pub(crate) struct Overlay {
     guarded: HashSet<Bytes>,
     /// The backend leases `batch` puts keys on.
     leases: Vec<LeaseId>,
+    /// Group records: per key, the frame version and the parts accepted
+    /// requests appended, framed into one put by [`Overlay::seal`].
+    appends: BTreeMap<Bytes, (u8, Vec<u8>)>,
+    /// Bytes in `appends`.
+    append_bytes: usize,
 }
 
 impl Overlay {
@@ -51,6 +59,23 @@ impl Overlay {
         if !self.leases.contains(&lease) {
             self.leases.push(lease);
         }
+    }
+
+    fn append(&mut self, key: Bytes, version: u8, part: &[u8]) {
+        self.append_bytes += part.len();
+        self.appends
+            .entry(key)
+            .or_insert_with(|| (version, Vec::new()))
+            .1
+            .extend_from_slice(part);
+    }
+
+    /// Turns the group records into puts, each framed with its version.
+    fn seal(&mut self) {
+        for (key, (version, body)) in std::mem::take(&mut self.appends) {
+            self.put(key, Bytes::from(seq_core::frame::encode(version, &body)));
+        }
+        self.append_bytes = 0;
     }
 
     /// The backend leases this overlay puts keys on.
@@ -104,12 +129,20 @@ impl Overlay {
     /// own, its commit record) stays within the backend's batch limits.
     pub(crate) fn fits_with(&self, later: &Overlay, limits: &seq_storage::Capabilities) -> bool {
         let ops_ok = limits.max_batch_ops.is_none_or(|limit| {
-            let ops = self.batch.len() + later.batch.len() + 1;
+            let ops =
+                self.batch.len() + later.batch.len() + self.appends.len() + later.appends.len() + 1;
             let checks = self.batch.preconditions().len() + later.batch.preconditions().len() + 1;
             ops.max(checks) <= limit
         });
         let bytes_ok = limits.max_batch_bytes.is_none_or(|limit| {
-            self.batch.byte_len() + later.batch.byte_len() + COMMIT_RECORD_ALLOWANCE <= limit
+            let appends = self.append_bytes + later.append_bytes;
+            let framing = (self.appends.len() + later.appends.len()) * APPEND_ALLOWANCE;
+            self.batch.byte_len()
+                + later.batch.byte_len()
+                + appends
+                + framing
+                + COMMIT_RECORD_ALLOWANCE
+                <= limit
         });
         ops_ok && bytes_ok
     }
@@ -124,6 +157,9 @@ impl Overlay {
         self.guarded.extend(later.guarded);
         self.leases.extend(later.leases);
         self.batch.extend(later.batch);
+        for (key, (version, part)) in later.appends {
+            self.append(key, version, &part);
+        }
     }
 
     /// Reads `key` from storage for the writer itself, pinning the value
@@ -150,7 +186,8 @@ impl Overlay {
     }
 
     /// The batch to commit, and what it will change for the read cache.
-    pub(crate) fn into_parts(self) -> (WriteBatch, CacheUpdate) {
+    pub(crate) fn into_parts(mut self) -> (WriteBatch, CacheUpdate) {
+        self.seal();
         let update = CacheUpdate {
             points: self.points,
             deleted_ranges: self.deleted_ranges,
@@ -277,17 +314,24 @@ impl<'a> GroupTx<'a> {
 
     /// Reads `key` as this request would see it if it committed now.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        self.get_with(key, true)
+        self.get_with(key, true, self.pin_reads)
     }
 
     /// Like [`GroupTx::get`], but always from storage, bypassing the read
     /// cache: for keys the backend changes by itself (a key on a backend
     /// lease vanishes when the lease lapses).
     pub(crate) fn get_uncached(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        self.get_with(key, false)
+        self.get_with(key, false, self.pin_reads)
     }
 
-    fn get_with(&self, key: &[u8], use_cache: bool) -> Result<Option<Bytes>> {
+    /// Like [`GroupTx::get`], but never pinned in multi-writer mode: for a
+    /// value that only moves one way, where acting on a stale read errs on
+    /// the safe side (a segment's first sequence, for index collection).
+    pub(crate) fn get_unpinned(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.get_with(key, true, false)
+    }
+
+    fn get_with(&self, key: &[u8], use_cache: bool, pin: bool) -> Result<Option<Bytes>> {
         if let Some(value) = self.own.lookup(key) {
             return Ok(value);
         }
@@ -309,7 +353,7 @@ impl<'a> GroupTx<'a> {
                 value
             }
         };
-        if self.pin_reads && !self.group.guarded.contains(key) {
+        if pin && !self.group.guarded.contains(key) {
             self.reads.borrow_mut().guard(key, found.as_ref());
         }
         Ok(found)
@@ -344,6 +388,15 @@ impl<'a> GroupTx<'a> {
         lease: LeaseId,
     ) {
         self.own.put_leased(key.into(), value.into(), lease);
+    }
+
+    /// Appends `part` to the group record at `key`: the record the group
+    /// commits holds the parts of every accepted request, in order, framed
+    /// once with `version` ([`seq_core::frame`]). Only for keys no other
+    /// group writes (the space index, keyed by a timestamp of this group);
+    /// the record cannot be read back before it commits.
+    pub(crate) fn append(&mut self, key: impl Into<Bytes>, version: u8, part: &[u8]) {
+        self.own.append(key.into(), version, part);
     }
 
     /// Removes `key`.
