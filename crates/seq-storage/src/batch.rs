@@ -148,6 +148,29 @@ impl WriteBatch {
         &self.ops
     }
 
+    /// Drops every point operation (put, leased put, delete) that a later
+    /// point operation on the same key overrides, keeping the order of the
+    /// rest. The batch's effect is unchanged: the last point operation on a
+    /// key decides it, and a range delete after it still removes it.
+    /// A batch assembled from many requests that each rewrite one record
+    /// (a counter, a status) then writes that record once.
+    pub fn drop_overridden(&mut self) -> &mut Self {
+        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
+        let mut keep = vec![true; self.ops.len()];
+        for (index, op) in self.ops.iter().enumerate().rev() {
+            let key = match op {
+                Op::Put { key, .. } | Op::PutLeased { key, .. } | Op::Delete { key } => key,
+                Op::DeleteRange { .. } => continue,
+            };
+            keep[index] = seen.insert(key.clone());
+        }
+        if keep.contains(&false) {
+            let mut keep = keep.into_iter();
+            self.ops.retain(|_| keep.next().unwrap_or(true));
+        }
+        self
+    }
+
     /// Splits the batch into its preconditions and operations.
     pub fn into_parts(self) -> (Vec<Precondition>, Vec<Op>) {
         (self.preconditions, self.ops)
@@ -175,5 +198,96 @@ impl WriteBatch {
                 Op::DeleteRange { start, end } => start.len() + end.len(),
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Applies `ops` in order to a map, as every backend must.
+    fn apply(ops: &[Op]) -> BTreeMap<Bytes, Bytes> {
+        let mut map = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Put { key, value } | Op::PutLeased { key, value, .. } => {
+                    map.insert(key.clone(), value.clone());
+                }
+                Op::Delete { key } => {
+                    map.remove(key);
+                }
+                Op::DeleteRange { start, end } => {
+                    map.retain(|key, _| key < start || key >= end);
+                }
+            }
+        }
+        map
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let key = || (0u8..6).prop_map(|k| Bytes::from(vec![b'k', k]));
+        prop_oneof![
+            (key(), any::<u8>()).prop_map(|(key, v)| Op::Put {
+                key,
+                value: Bytes::from(vec![v]),
+            }),
+            (key(), any::<u8>()).prop_map(|(key, v)| Op::PutLeased {
+                key,
+                value: Bytes::from(vec![v]),
+                lease: crate::LeaseId(7),
+            }),
+            key().prop_map(|key| Op::Delete { key }),
+            (key(), key()).prop_map(|(start, end)| Op::DeleteRange { start, end }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn dropping_overridden_ops_keeps_the_effect(ops in prop::collection::vec(op(), 0..40)) {
+            let mut batch = WriteBatch::new();
+            batch.ops = ops.clone();
+            batch.drop_overridden();
+            prop_assert_eq!(apply(&batch.ops), apply(&ops));
+            // Each key is named by at most one point operation.
+            let mut named = std::collections::HashSet::new();
+            for op in &batch.ops {
+                if let Op::Put { key, .. } | Op::PutLeased { key, .. } | Op::Delete { key } = op {
+                    prop_assert!(named.insert(key.clone()), "{key:?} twice");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_write_of_a_rewritten_record_is_the_one_kept() {
+        let mut batch = WriteBatch::new();
+        batch
+            .put(&b"counter"[..], &b"1"[..])
+            .put(&b"a"[..], &b"x"[..])
+            .put(&b"counter"[..], &b"2"[..])
+            .delete_range(&b"a"[..], &b"b"[..])
+            .put(&b"counter"[..], &b"3"[..]);
+        batch.drop_overridden();
+        assert_eq!(
+            batch.ops(),
+            [
+                Op::Put {
+                    key: Bytes::from_static(b"a"),
+                    value: Bytes::from_static(b"x")
+                },
+                Op::DeleteRange {
+                    start: Bytes::from_static(b"a"),
+                    end: Bytes::from_static(b"b")
+                },
+                Op::Put {
+                    key: Bytes::from_static(b"counter"),
+                    value: Bytes::from_static(b"3")
+                },
+            ]
+        );
     }
 }

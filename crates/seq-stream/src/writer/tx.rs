@@ -186,8 +186,11 @@ impl Overlay {
     }
 
     /// The batch to commit, and what it will change for the read cache.
+    /// A record several requests of the group rewrote (a segment's status,
+    /// a sequence-key counter) is written once, with its last value.
     pub(crate) fn into_parts(mut self) -> (WriteBatch, CacheUpdate) {
         self.seal();
+        self.batch.drop_overridden();
         let update = CacheUpdate {
             points: self.points,
             deleted_ranges: self.deleted_ranges,
