@@ -8,8 +8,9 @@
 //!
 //! * raw: transactions of `B` puts of 100-byte values, one client each
 //!   sending them back to back (`B` = 1 and [`BATCH`]); and transactions
-//!   shaped like a produce of 1 and [`BATCH`] records (an entry and an index
-//!   key per record, the status and the space clock, two compares), which
+//!   shaped like a produce of 1 and [`BATCH`] records (an entry per record,
+//!   the commit group's index record, the status and the space clock, two
+//!   compares), which
 //!   separates etcd's cost of the extra keys from seq's own;
 //! * seq `next()`: block 4096, one named sequence shared by the three stores,
 //!   [`TASKS`] tasks per store;
@@ -92,13 +93,13 @@ async fn measure(cluster: &Cluster, window: Duration) -> Result<Vec<Row>> {
             window,
         ));
     }
-    // What a produce of `records` records sends: an entry and an index key
-    // per record, the status and the space clock, two compares.
+    // What a produce of `records` records sends: an entry per record, the
+    // group's index record, the status and the space clock, two compares.
     for (id, records) in [
         ("raw_txn_produce_shape", BATCH),
         ("raw_txn_produce_shape_1", 1),
     ] {
-        let shape = 2 * records + 2;
+        let shape = records + 3;
         eprintln!("seq-bench etcd: raw transactions shaped like a {records}-record produce");
         let txns = raw_txns(&endpoints, shape, 2, window).await?;
         rows.push(row(
