@@ -58,7 +58,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use rocksdb::{DB, DBRawIteratorWithThreadMode, ErrorKind, Options, ReadOptions, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, Cache, DB, DBRawIteratorWithThreadMode, ErrorKind, Options, ReadOptions,
+    WaitForCompactOptions, WriteOptions,
+};
 use seq_storage::{
     Capabilities, Direction, Durability, Error, KeyRange, KeyValue, Op, Result, ScanBuffer,
     ScanIter, ScanOptions, Storage, WriteBatch,
@@ -66,6 +69,44 @@ use seq_storage::{
 
 /// RocksDB slices carry 32-bit lengths.
 const MAX_VALUE_LEN: usize = u32::MAX as usize;
+
+/// The block cache [`default_options`] gives a database: 8 MiB.
+pub const BLOCK_CACHE_BYTES: usize = 8 << 20;
+
+/// The size of the data blocks [`default_options`] writes: 16 KiB.
+pub const BLOCK_BYTES: usize = 16 << 10;
+
+/// The options [`RocksStorage::open`] uses: RocksDB's defaults, with
+/// `create_if_missing`, and memory bounded for a store embedded in someone
+/// else's process:
+///
+/// * data blocks of [`BLOCK_BYTES`] (RocksDB's default is 4 KiB): streams
+///   are read front to back, and larger blocks make a table's index four
+///   times smaller and a scan of 4 KiB entries about three times faster;
+/// * a block cache of [`BLOCK_CACHE_BYTES`] (RocksDB's default is 32 MiB)
+///   that also holds the index and filter blocks, so the memory table
+///   readers use stays within it however large the store grows (by
+///   default every open table keeps its index outside any cache). Index
+///   and filter blocks of level-0 tables stay pinned, as RocksDB
+///   recommends when they are cached.
+///
+/// Measured with `seq-bench run --backend rocksdb --only memory` (a 1 GiB
+/// segment of 4 KiB entries consumed by a fresh process, the database at
+/// rest): peak RSS 44 MiB at 460 k entries/s, against 70 MiB at 170 k
+/// entries/s with 4 KiB blocks, and 114–134 MiB with RocksDB's defaults.
+/// Pass your own options to [`RocksStorage::open_with`] to change any of
+/// this (start from this function's result).
+pub fn default_options() -> Options {
+    let mut options = Options::default();
+    options.create_if_missing(true);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_size(BLOCK_BYTES);
+    table.set_block_cache(&Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    options.set_block_based_table_factory(&table);
+    options
+}
 
 /// A [`Storage`] on a RocksDB directory. See the crate docs for how the
 /// contract maps onto RocksDB.
@@ -113,12 +154,10 @@ fn successor(key: &[u8]) -> Vec<u8> {
 
 impl RocksStorage {
     /// Opens (creating if missing) the RocksDB directory at `path` with
-    /// default options. Only one process may have it open; a second open
+    /// [`default_options`]. Only one process may have it open; a second open
     /// fails with [`Error::Io`] (the `LOCK` file is held).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let mut options = Options::default();
-        options.create_if_missing(true);
-        Self::open_with(path, &options)
+        Self::open_with(path, &default_options())
     }
 
     /// Opens the directory at `path` with caller-chosen RocksDB options.
@@ -130,6 +169,22 @@ impl RocksStorage {
             write_lock: Mutex::new(()),
             path,
         })
+    }
+
+    /// Flushes the memtables and waits until RocksDB's background flushes
+    /// and compactions have nothing left to do: the database at rest, as
+    /// before a backup or a measurement. Returns early (still `Ok`) only if
+    /// background work is paused; under a steady stream of writes it may
+    /// wait as long as they go on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] / [`Error::Backend`] when a flush or compaction fails.
+    pub fn wait_for_compactions(&self) -> Result<()> {
+        let mut options = WaitForCompactOptions::default();
+        options.set_flush(true);
+        options.set_abort_on_pause(true);
+        self.db.wait_for_compact(&options).map_err(map_err)
     }
 
     /// The database directory.
