@@ -144,7 +144,11 @@ impl Store {
         Self::open(redb_storage(dir.as_ref())?)
     }
 
-    /// Opens (creating if needed) a RocksDB-backed store in directory `dir`.
+    /// Opens (creating if needed) a RocksDB-backed store in directory `dir`,
+    /// with `seq_rocks::default_options` (an 8 MiB block cache that also
+    /// holds index and filter blocks, 16 KiB blocks). For other options open
+    /// `seq_rocks::RocksStorage::open_with(dir, &options)` and pass it to
+    /// [`Store::open`].
     #[cfg(feature = "rocksdb")]
     pub fn open_rocksdb(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let storage = seq_rocks::RocksStorage::open(dir.as_ref())?;
