@@ -215,7 +215,7 @@ async fn run(kind: Kind, ops: Vec<Op>) {
                     .consume_space(
                         "s",
                         SpaceQuery {
-                            offset,
+                            offset: offset.clone(),
                             limit,
                             page_size: 3,
                             ..Default::default()
@@ -233,6 +233,18 @@ async fn run(kind: Kind, ops: Vec<Op>) {
                     .cloned()
                     .collect();
                 assert_eq!(got, want);
+                // Lag counts exactly the retained entries after the offset.
+                let behind = store.count_after("s", offset.as_ref()).await.unwrap();
+                assert_eq!(behind, (all.len() - from) as u64);
+                // The head is at or past the newest retained entry, and
+                // nothing follows it.
+                let head = store.head_offset("s").await.unwrap();
+                if let Some(newest) = all.last() {
+                    assert!(head.as_ref() >= Some(&newest.offset()), "{head:?}");
+                }
+                if head.is_some() {
+                    assert_eq!(store.count_after("s", head.as_ref()).await.unwrap(), 0);
+                }
             }
             Op::Reopen => store = h.reopen(store).await,
         }

@@ -156,8 +156,11 @@ impl Store {
         }
     }
 
-    /// The offset of the newest entry of `space` (`None` when it has none):
-    /// where a consumer that has read everything stands.
+    /// Where a consumer that has read everything in `space` stands: the
+    /// offset of the newest entry the space index names (`None` when it
+    /// names none). When the newest entries were trimmed this is a trimmed
+    /// entry's offset, past every retained one: resuming from it skips
+    /// nothing.
     ///
     /// # Errors
     ///
