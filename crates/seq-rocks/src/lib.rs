@@ -58,6 +58,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bytes::Bytes;
+/// The `rocksdb` crate this backend is built on, for the [`Options`] that
+/// [`RocksStorage::open_with`] takes.
+pub use rocksdb;
+
 use rocksdb::{
     BlockBasedOptions, Cache, DB, DBRawIteratorWithThreadMode, ErrorKind, Options, ReadOptions,
     WaitForCompactOptions, WriteOptions,
