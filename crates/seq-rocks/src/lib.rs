@@ -23,6 +23,11 @@
 //!
 //! # Mapping
 //!
+//! * [`RocksStorage::open`] uses [`default_options`]: RocksDB's defaults
+//!   with an 8 MiB block cache that also holds index and filter blocks, and
+//!   16 KiB data blocks, so memory stays bounded as the store grows;
+//!   [`RocksStorage::open_with`] takes any options (re-exported
+//!   [`rocksdb::Options`]).
 //! * Data lives in the default column family; keys use RocksDB's default
 //!   bytewise comparator, which is the `memcmp` order the trait requires.
 //! * [`Storage::write`] is one RocksDB `WriteBatch`, written with
