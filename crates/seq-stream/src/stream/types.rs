@@ -282,7 +282,7 @@ pub struct MultiQuery {
 /// The most entries a consume reads per storage round trip unless its
 /// query says otherwise (its first pages are smaller, see
 /// [`crate::EntryStream`]).
-pub const DEFAULT_PAGE_SIZE: usize = 1024;
+pub const DEFAULT_PAGE_SIZE: usize = 4096;
 
 /// Bytes a consume aims to hold per page: a page stops early once its
 /// entries' stored values reach this size (a single larger entry still
