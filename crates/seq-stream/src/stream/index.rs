@@ -170,17 +170,24 @@ pub(crate) fn walk(
     Ok(read < max_records)
 }
 
-/// The first retained sequence of each segment a count meets, read once.
+/// The first retained sequence of each segment that runs name, read once
+/// per segment through `read` (a segment without a status has trimmed
+/// nothing: 1).
 #[derive(Debug, Default)]
 struct Firsts(HashMap<Bytes, u64>);
 
 impl Firsts {
-    fn get(&mut self, storage: &dyn Storage, space: &str, run: &Run) -> Result<u64> {
+    fn get(
+        &mut self,
+        space: &str,
+        run: &Run,
+        read: impl FnOnce(&[u8]) -> Result<Option<Bytes>>,
+    ) -> Result<u64> {
         if let Some(first) = self.0.get(&run.segment) {
             return Ok(*first);
         }
         let key = keys::inv(space, run.segment_str());
-        let first = match storage.get(&key)? {
+        let first = match read(&key)? {
             Some(value) => codec::decode_status(&key, &value)?.first,
             None => 1,
         };
@@ -207,7 +214,7 @@ pub(crate) fn count_page(
         space,
         after,
         max_records,
-        |timestamp, run| match firsts.get(storage, space, &run) {
+        |timestamp, run| match firsts.get(space, &run, |key| Ok(storage.get(key)?)) {
             Ok(first) => {
                 total += (run.last + 1).saturating_sub(run.first.max(first));
                 last = Some((timestamp, run));
@@ -278,26 +285,13 @@ pub(crate) fn head(storage: &dyn Storage, space: &str) -> Result<Option<SpaceOff
 /// one. Returns how many records go.
 pub(crate) fn collect_garbage(tx: &mut GroupTx<'_>, space: &str, limit: usize) -> Result<usize> {
     let prefix = keys::idx_prefix(space);
-    let mut firsts: HashMap<Bytes, u64> = HashMap::new();
+    let mut firsts = Firsts::default();
     let mut doomed = Vec::new();
     let options = ScanOptions::forward().with_limit(limit.max(1));
     'records: for item in tx.scan_committed(KeyRange::prefix(prefix), options)? {
         let (key, value) = item?;
         for run in decode(&key, &value)? {
-            let first = match firsts.get(&run.segment) {
-                Some(first) => *first,
-                None => {
-                    let inv = keys::inv(space, run.segment_str());
-                    // A run of a segment without status is kept.
-                    let first = match tx.get_unpinned(&inv)? {
-                        Some(value) => codec::decode_status(&inv, &value)?.first,
-                        None => 0,
-                    };
-                    firsts.insert(run.segment.clone(), first);
-                    first
-                }
-            };
-            if run.last >= first {
+            if run.last >= firsts.get(space, &run, |key| tx.get_unpinned(key))? {
                 break 'records;
             }
         }
