@@ -181,6 +181,39 @@ async fn should_report_a_corrupt_entry_by_key() {
 }
 
 #[tokio::test]
+async fn should_report_a_corrupt_space_index_record_by_key() {
+    check_kind(
+        "space index record",
+        keyspace::IDX,
+        &[
+            ("consume_space", |s| {
+                Box::pin(async move {
+                    let mut stream = s.consume_space("s", seq_stream::SpaceQuery::default())?;
+                    while stream.next().await?.is_some() {}
+                    Ok(())
+                })
+            }),
+            ("count_after", |s| {
+                Box::pin(async move { s.count_after("s", None).await.map(drop) })
+            }),
+            ("head_offset", |s| {
+                Box::pin(async move { s.head_offset("s").await.map(drop) })
+            }),
+            // A trim collects index records: it is refused, and its entry
+            // deletes are not written either.
+            ("trim", |s| {
+                Box::pin(async move {
+                    s.trim("s", "g", seq_stream::Trim::KeepLast(0))
+                        .await
+                        .map(drop)
+                })
+            }),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn should_report_a_corrupt_segment_status_by_key() {
     check_kind(
         "segment status",

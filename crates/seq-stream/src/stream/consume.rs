@@ -479,7 +479,7 @@ impl EntryStream {
     ///
     /// # Errors
     ///
-    /// [`crate::Error::Corrupt`] for an entry or index key that does not
+    /// [`crate::Error::Corrupt`] for an entry or index record that does not
     /// decode, [`crate::Error::Storage`] for a failed read. The stream can be
     /// polled again after an error; it retries the same page or entry.
     pub async fn next(&mut self) -> Result<Option<Entry>> {

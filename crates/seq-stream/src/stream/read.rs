@@ -92,7 +92,7 @@ pub(crate) struct Page {
     /// passed).
     pub(crate) last: Option<SpaceOffset>,
     /// The snapshot held no more entries in the requested range (space
-    /// pages: no more index keys).
+    /// pages: no more index records).
     pub(crate) exhausted: bool,
 }
 
@@ -162,7 +162,7 @@ pub(crate) struct IndexPage {
     segments: Vec<PageSegment>,
     /// The last position read.
     pub(crate) last: Option<SpaceOffset>,
-    /// The snapshot held no more index keys.
+    /// The snapshot held no more index records.
     pub(crate) exhausted: bool,
 }
 
