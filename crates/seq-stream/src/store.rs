@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::handoff::Handoff;
 use crate::meta;
 use crate::options::{StoreOptions, WriteOptions};
-use crate::writer::{Committed, GroupTx, Job, Pacing, Request, Writer, job_fn};
+use crate::writer::{AfterCommit, Committed, GroupTx, Job, Pacing, Request, Writer, job_fn};
 
 /// A store: one storage instance, one writer, every capability of seq.
 ///
@@ -276,50 +276,40 @@ impl Store {
         F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self
-            .inner
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::closed("store is closed"))?;
-        self.submit(options, permit, prepare).await
+        self.execute_after(options, false, prepare, None).await
     }
 
-    /// Like [`Store::execute`] but returns [`Error::Busy`] at once when the
-    /// queue is full.
-    pub(crate) async fn try_execute<T, F>(
+    /// [`Store::execute`], and `after` runs with the value once the
+    /// request's group committed, on the writer thread, even if this future
+    /// was dropped meanwhile. With `try_only` a full queue is
+    /// [`Error::Busy`] at once instead of a wait.
+    pub(crate) async fn execute_after<T, F>(
         &self,
         options: WriteOptions,
+        try_only: bool,
         prepare: F,
+        after: Option<AfterCommit<T>>,
     ) -> Result<(T, Committed)>
     where
         F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = match self.inner.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(tokio::sync::TryAcquireError::NoPermits) => return Err(Error::Busy),
-            Err(tokio::sync::TryAcquireError::Closed) => {
-                return Err(Error::closed("store is closed"));
+        let permits = self.inner.permits.clone();
+        let permit = if try_only {
+            match permits.try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(tokio::sync::TryAcquireError::NoPermits) => return Err(Error::Busy),
+                Err(tokio::sync::TryAcquireError::Closed) => {
+                    return Err(Error::closed("store is closed"));
+                }
             }
+        } else {
+            permits
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::closed("store is closed"))?
         };
-        self.submit(options, permit, prepare).await
-    }
-
-    /// Queues `prepare` under an acquired queue slot and waits for its
-    /// commit.
-    async fn submit<T, F>(
-        &self,
-        options: WriteOptions,
-        permit: tokio::sync::OwnedSemaphorePermit,
-        prepare: F,
-    ) -> Result<(T, Committed)>
-    where
-        F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (job, reply) = job_fn(prepare);
+        let (job, reply) = job_fn(prepare, after);
         self.enqueue(job, options, permit)?;
         reply
             .await

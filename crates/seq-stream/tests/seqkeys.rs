@@ -200,3 +200,24 @@ async fn should_use_caller_seqnum_as_version() {
     assert_eq!(next, 1_001);
     store.close().await.unwrap();
 }
+
+/// A caller that stops waiting once its put is queued does not keep the
+/// write from committing, nor watchers from hearing of its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn should_publish_a_committed_key_whose_caller_stopped_waiting() {
+    let backend = Backend::new(Kind::Memory);
+    let store = backend.open();
+    let mut updates = store.sequence_updates("gone").await.unwrap();
+    // Poll the put once, which queues it, then drop it (it is almost
+    // always still waiting for the writer then).
+    let mut put = Box::pin(store.put_sequenced("gone", "v", &[1]));
+    let _first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(put.as_mut(), cx))
+    })
+    .await;
+    drop(put);
+    let key = next(&mut updates).await.unwrap().unwrap();
+    assert_eq!(key, "gone-00000000000000000001");
+    assert!(store.get_sequenced(&key).await.unwrap().is_some());
+    store.close().await.unwrap();
+}

@@ -8,7 +8,7 @@
 //! commit number that wrote them).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use seq_core::keys::{KeyBuilder, KeyReader, keyspace};
@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::error::{Error, Result};
 use crate::options::WriteOptions;
 use crate::store::Store;
-use crate::writer::GroupTx;
+use crate::writer::{AfterCommit, GroupTx};
 
 const RECORD_VERSION: u8 = 1;
 
@@ -36,9 +36,9 @@ pub struct SequencedRecord {
 
 /// Per-store registry of [`SequenceUpdates`] watchers: one watch per prefix
 /// holding the highest key known so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Registry {
-    watchers: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
+    watchers: Arc<Mutex<HashMap<String, watch::Sender<Option<String>>>>>,
 }
 
 impl Registry {
@@ -240,37 +240,31 @@ impl Store {
         check_prefix(prefix)?;
         // Rejects empty deltas and a zero first delta before queueing.
         seqkey::next_counters(None, deltas)?;
-        let owned_prefix = prefix.to_owned();
         let deltas = deltas.to_vec();
-        let store = self.clone();
-        // Runs as its own task so that watchers hear of a committed key even
-        // when the caller stops waiting.
-        let task = tokio::spawn(async move {
-            let prefix = owned_prefix.clone();
-            let prepare = move |tx: &mut GroupTx<'_>| {
-                let ckey = counter_key(&prefix);
-                let current = match tx.get(&ckey)? {
-                    Some(bytes) => {
-                        Some(seqkey::decode_counters(&bytes).map_err(|e| Error::decode(&ckey, e))?)
-                    }
-                    None => None,
-                };
-                let next = seqkey::next_counters(current.as_deref(), &deltas)?;
-                let key = seqkey::format_key(&prefix, &next);
-                tx.put(ckey, Bytes::from(seqkey::encode_counters(&next)));
-                tx.put(record_key(&key), encode_record(&value, tx.commit));
-                Ok(key)
+        let prefix = prefix.to_owned();
+        let registry = self.inner.seqkeys.clone();
+        let published = prefix.clone();
+        let prepare = move |tx: &mut GroupTx<'_>| {
+            let ckey = counter_key(&prefix);
+            let current = match tx.get(&ckey)? {
+                Some(bytes) => {
+                    Some(seqkey::decode_counters(&bytes).map_err(|e| Error::decode(&ckey, e))?)
+                }
+                None => None,
             };
-            let (key, committed) = if try_only {
-                store.try_execute(options, prepare).await?
-            } else {
-                store.execute(options, prepare).await?
-            };
-            store.inner.seqkeys.publish(&owned_prefix, &key);
-            Ok((key, committed.commit))
-        });
-        task.await
-            .map_err(|e| Error::closed(format!("put_sequenced task failed: {e}")))?
+            let next = seqkey::next_counters(current.as_deref(), &deltas)?;
+            let key = seqkey::format_key(&prefix, &next);
+            tx.put(ckey, Bytes::from(seqkey::encode_counters(&next)));
+            tx.put(record_key(&key), encode_record(&value, tx.commit));
+            Ok(key)
+        };
+        // Watchers hear of the key from the writer thread once it is
+        // committed, even when the caller stops waiting.
+        let after: AfterCommit<String> = Box::new(move |key| registry.publish(&published, key));
+        let (key, committed) = self
+            .execute_after(options, try_only, prepare, Some(after))
+            .await?;
+        Ok((key, committed.commit))
     }
 
     /// The record stored under sequence key `key`, if any.

@@ -37,19 +37,26 @@ pub(crate) struct Request {
     pub(crate) _permit: OwnedSemaphorePermit,
 }
 
+/// Work a [`job_fn`] job does with its value once its group committed: on
+/// the writer thread, in commit order, before the reply is sent, and whether
+/// or not the caller still waits for the reply.
+pub(crate) type AfterCommit<T> = Box<dyn FnOnce(&T) + Send>;
+
 /// A job built from a closure that prepares the writes and returns a value,
 /// sent back with the commit when the group lands.
 pub(crate) struct FnJob<F, T> {
     prepare: F,
     output: Option<T>,
+    after: Option<AfterCommit<T>>,
     reply: oneshot::Sender<Result<(T, Committed)>>,
 }
 
 /// Where a [`job_fn`] job's value and commit arrive.
 pub(crate) type Reply<T> = oneshot::Receiver<Result<(T, Committed)>>;
 
-/// Boxes `prepare` as a [`Job`]; the receiver yields its value and commit.
-pub(crate) fn job_fn<F, T>(prepare: F) -> (Box<dyn Job>, Reply<T>)
+/// Boxes `prepare` (and what to do `after` its commit) as a [`Job`]; the
+/// receiver yields its value and commit.
+pub(crate) fn job_fn<F, T>(prepare: F, after: Option<AfterCommit<T>>) -> (Box<dyn Job>, Reply<T>)
 where
     F: FnMut(&mut GroupTx<'_>) -> Result<T> + Send + 'static,
     T: Send + 'static,
@@ -59,6 +66,7 @@ where
         Box::new(FnJob {
             prepare,
             output: None,
+            after,
             reply,
         }),
         receiver,
@@ -78,7 +86,12 @@ where
     fn finish(self: Box<Self>, outcome: Result<Committed>) {
         let this = *self;
         let result = match (outcome, this.output) {
-            (Ok(committed), Some(output)) => Ok((output, committed)),
+            (Ok(committed), Some(output)) => {
+                if let Some(after) = this.after {
+                    after(&output);
+                }
+                Ok((output, committed))
+            }
             (Ok(_), None) => Err(Error::closed(
                 "internal: job finished without being prepared",
             )),

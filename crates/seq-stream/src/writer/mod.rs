@@ -8,7 +8,7 @@ mod pacing;
 mod tx;
 
 pub use job::Committed;
-pub(crate) use job::{Job, Request, job_fn};
+pub(crate) use job::{AfterCommit, Job, Request, job_fn};
 pub(crate) use pacing::Pacing;
 pub(crate) use tx::{GroupTx, Overlay, ReadCache};
 
