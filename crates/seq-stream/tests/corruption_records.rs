@@ -338,3 +338,39 @@ async fn should_refuse_to_open_a_store_with_corrupt_metadata() {
     // Intact again: it opens.
     Store::open(storage).unwrap().close().await.unwrap();
 }
+
+/// A store whose identity record names another on-disk format (format 1
+/// had one index key per entry) is refused at open, naming the format, and
+/// left as it was.
+#[tokio::test]
+async fn should_refuse_to_open_a_store_of_another_format() {
+    let storage = populated().await;
+    let key = Bytes::from(
+        seq_core::keys::KeyBuilder::new(keyspace::MET)
+            .str("store")
+            .build(),
+    );
+    let current = storage.get(&key).unwrap().unwrap();
+    let body = seq_core::frame::decode_expect(&current, 1).unwrap();
+    assert_eq!(
+        &body[16..],
+        2u32.to_be_bytes(),
+        "this build writes format 2"
+    );
+    for format in [1u32, 3] {
+        let mut old = body[..16].to_vec();
+        old.extend_from_slice(&format.to_be_bytes());
+        let old = Bytes::from(seq_core::frame::encode(1, &old));
+        put_raw(&storage, &key, old.clone());
+        match Store::open(storage.clone()) {
+            Err(Error::Corrupt { reason, .. }) => assert!(
+                reason.contains(&format!("store format {format} is not supported")),
+                "{reason}"
+            ),
+            other => panic!("format {format}: expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(storage.get(&key).unwrap(), Some(old));
+    }
+    put_raw(&storage, &key, current);
+    Store::open(storage).unwrap().close().await.unwrap();
+}
