@@ -244,8 +244,9 @@ async fn should_split_a_group_that_exceeds_the_backend_batch_limits() {
     use seq_storage::CrashStorage;
     use seq_stream::{ProduceOptions, Record};
 
-    // At most 12 operations per batch: a produce writes 3-4 (entry, index,
-    // status, commit record), so 64 concurrent produces need many batches.
+    // At most 12 operations per batch: a produce writes its entries and
+    // status, and each group a commit record and an index record, so 64
+    // concurrent produces need many batches.
     let storage = Arc::new(
         CrashStorage::new().with_capabilities(Capabilities::persistent().with_max_batch_ops(12)),
     );
@@ -288,4 +289,68 @@ async fn should_split_a_group_that_exceeds_the_backend_batch_limits() {
         "{refused:?}"
     );
     assert!(store.status("s", "big").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn should_trim_and_collect_the_index_within_the_backend_batch_limits() {
+    use seq_storage::CrashStorage;
+    use seq_stream::{ProduceOptions, Record, Trim};
+
+    // At most 12 operations per batch, as on a tightly configured etcd.
+    let storage = Arc::new(
+        CrashStorage::new().with_capabilities(Capabilities::persistent().with_max_batch_ops(12)),
+    );
+    let store = Store::open_arc(storage.clone(), StoreOptions::default()).unwrap();
+    // 60 groups, each its own index record, alternating two segments.
+    for i in 0..60 {
+        let segment = if i % 2 == 0 { "g" } else { "h" };
+        store
+            .produce(
+                "s",
+                segment,
+                vec![Record::new(format!("r{i}"))],
+                ProduceOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let index_records = || {
+        storage
+            .scan(
+                seq_storage::KeyRange::prefix(&b"IDX"[..]),
+                seq_storage::ScanOptions::forward(),
+            )
+            .unwrap()
+            .count()
+    };
+    assert_eq!(index_records(), 60);
+    // Trimming "g" frees only the first record ("h" holds the second);
+    // trimming "h" then frees all 59 left, more than one batch may name
+    // one key at a time.
+    store.trim("s", "g", Trim::KeepLast(0)).await.unwrap();
+    assert_eq!(index_records(), 59);
+    let report = store.trim("s", "h", Trim::KeepLast(0)).await.unwrap();
+    assert_eq!(report.removed, 30);
+    assert_eq!(index_records(), 0);
+    assert_eq!(store.count_after("s", None).await.unwrap(), 0);
+
+    // Forgetting idempotency keys takes an operation per entry: a trim of
+    // such entries goes in steps that fit the limit.
+    for i in 0..30 {
+        let record = Record::new(format!("k{i}")).with_idempotency_key(format!("key-{i}"));
+        store
+            .produce("s", "k", vec![record], ProduceOptions::default())
+            .await
+            .unwrap();
+    }
+    let report = store.trim("s", "k", Trim::KeepLast(0)).await.unwrap();
+    assert_eq!((report.removed, report.status.count), (30, 0));
+    // The keys are forgotten with their entries: the same key appends again.
+    let again = Record::new("again").with_idempotency_key("key-0");
+    let receipt = store
+        .produce_receipt("s", "k", vec![again], ProduceOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((receipt.appended, receipt.sequences[0]), (1, 31));
+    store.close().await.unwrap();
 }

@@ -280,26 +280,31 @@ pub(crate) fn head(storage: &dyn Storage, space: &str) -> Result<Option<SpaceOff
 /// Deletes the oldest index records of `space` whose runs are all trimmed,
 /// examining at most `limit` records and stopping at the first that still
 /// names a retained entry (a segment never trimmed keeps the records
-/// after its oldest entry). Statuses are read unpinned: a segment's first
+/// after its oldest entry). The doomed records are the first ones of the
+/// space, so they go in one range delete: one operation of the batch
+/// however many there are. Statuses are read unpinned: a segment's first
 /// sequence only grows, so a stale one keeps a record, never drops a live
 /// one. Returns how many records go.
 pub(crate) fn collect_garbage(tx: &mut GroupTx<'_>, space: &str, limit: usize) -> Result<usize> {
     let prefix = keys::idx_prefix(space);
     let mut firsts = Firsts::default();
-    let mut doomed = Vec::new();
+    let mut doomed: Option<Bytes> = None;
+    let mut n = 0;
     let options = ScanOptions::forward().with_limit(limit.max(1));
-    'records: for item in tx.scan_committed(KeyRange::prefix(prefix), options)? {
+    'records: for item in tx.scan_committed(KeyRange::prefix(prefix.clone()), options)? {
         let (key, value) = item?;
         for run in decode(&key, &value)? {
             if run.last >= firsts.get(space, &run, |key| tx.get_unpinned(key))? {
                 break 'records;
             }
         }
-        doomed.push(key);
+        doomed = Some(key);
+        n += 1;
     }
-    let n = doomed.len();
-    for key in doomed {
-        tx.delete(key);
+    if let Some(last) = doomed {
+        let mut end = last.to_vec();
+        end.push(0);
+        tx.delete_range(prefix, end);
     }
     Ok(n)
 }

@@ -28,6 +28,19 @@ use crate::writer::GroupTx;
 /// Most entries one trim commit removes.
 const TRIM_CHUNK: u64 = 4096;
 
+/// Entries one trim commit removes on a backend that takes at most
+/// `max_ops` operations per batch (etcd: 128 by default): forgetting an
+/// entry's idempotency key is an operation of its own, and the status, the
+/// entries' range and the index's range take a few more.
+fn trim_chunk_for(max_ops: Option<usize>) -> u64 {
+    match max_ops {
+        Some(ops) => {
+            u64::try_from(ops.saturating_sub(8)).map_or(TRIM_CHUNK, |n| n.clamp(1, TRIM_CHUNK))
+        }
+        None => TRIM_CHUNK,
+    }
+}
+
 /// Most index records one trim commit examines for collection.
 const INDEX_GARBAGE_RECORDS: usize = 1024;
 
@@ -35,8 +48,9 @@ impl Store {
     /// Removes the oldest entries of a segment as `trim` says and reports
     /// how many went. A trim that removes nothing (already trimmed that
     /// far, or the segment does not exist) is not an error. Large trims are
-    /// committed in several durable steps of up to 4,096 entries; if the
-    /// call is interrupted, the steps already committed stay.
+    /// committed in several durable steps of up to 4,096 entries (fewer on
+    /// a backend with a small batch limit, such as etcd); if the call is
+    /// interrupted, the steps already committed stay.
     ///
     /// Readers see each step atomically; a running consume skips the
     /// removed entries it had not reached.
@@ -51,13 +65,14 @@ impl Store {
         seq_core::validate_name("segment", segment)?;
         let space: Arc<str> = space.into();
         let segment: Arc<str> = segment.into();
+        let chunk = trim_chunk_for(self.storage().capabilities().max_batch_ops);
         let mut removed = 0;
         loop {
             let shared = self.inner.streams.shared.clone();
             let (sp, sg) = (space.clone(), segment.clone());
             let ((status, n, more), _) = self
                 .execute(WriteOptions::default(), move |tx| {
-                    trim_chunk(tx, &shared, &sp, &sg, trim)
+                    trim_chunk(tx, &shared, &sp, &sg, trim, chunk)
                 })
                 .await?;
             removed += n;
@@ -88,6 +103,7 @@ fn trim_chunk(
     space: &str,
     segment: &str,
     trim: Trim,
+    chunk: u64,
 ) -> Result<(StoredStatus, u64, bool)> {
     let inv_key = keys::inv(space, segment);
     let Some(value) = tx.get(&inv_key)? else {
@@ -118,7 +134,7 @@ fn trim_chunk(
         return Ok((status, 0, false));
     }
     let first = status.first;
-    let end = target.min(first.saturating_add(TRIM_CHUNK));
+    let end = target.min(first.saturating_add(chunk));
 
     let start_key = Bytes::from(keys::dat(space, segment, first));
     let end_key = Bytes::from(keys::dat(space, segment, end));
