@@ -145,10 +145,9 @@ impl Store {
     }
 
     /// Opens (creating if needed) a RocksDB-backed store in directory `dir`,
-    /// with `seq_rocks::default_options` (an 8 MiB block cache that also
-    /// holds index and filter blocks, 16 KiB blocks). For other options open
-    /// `seq_rocks::RocksStorage::open_with(dir, &options)` and pass it to
-    /// [`Store::open`].
+    /// with `seq_rocks::default_options` (bounded memory; see there). For
+    /// other options open `seq_rocks::RocksStorage::open_with(dir, &options)`
+    /// and pass it to [`Store::open`].
     #[cfg(feature = "rocksdb")]
     pub fn open_rocksdb(dir: impl AsRef<std::path::Path>) -> Result<Self> {
         let storage = seq_rocks::RocksStorage::open(dir.as_ref())?;

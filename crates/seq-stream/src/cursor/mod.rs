@@ -304,12 +304,13 @@ impl Store {
 
     /// How far cursor `name` is behind: per space of its position, the
     /// entries of the space after its offset (counted in the space-time
-    /// index `IDX`, a run of entries at a time); per segment, the entries of the segment after its
-    /// sequence (counted in `DAT`). Only retained entries count: trimmed
-    /// ones are not "behind". Each segment, and each page of a space's
-    /// index, is counted on its own storage snapshot, so under concurrent produces the figures are a
-    /// lower bound of the lag when the call returns. Counting walks the
-    /// entries, so its cost grows with the lag.
+    /// index `IDX`, a run of entries at a time); per segment, the entries of
+    /// the segment after its sequence (counted in `DAT`). Only retained
+    /// entries count: trimmed ones are not "behind". Each segment, and each
+    /// page of a space's index, is counted on its own storage snapshot, so
+    /// under concurrent produces the figures are a lower bound of the lag
+    /// when the call returns. Counting walks the index records and the
+    /// segments' entries, so its cost grows with the lag.
     ///
     /// # Errors
     ///
