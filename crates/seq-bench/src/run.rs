@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use seq_storage::Storage;
 use seq_storage::baseline;
 use seq_stream::sequence_bench::{self, CountingStorage, Prefixes};
+use seq_stream::stream_bench::Placement;
 use seq_stream::{ProduceOptions, Record, SegmentQuery, Store, StoreOptions, stream_bench};
 
 use crate::model::{BackendReport, Latency, Ratio, Row};
@@ -80,6 +81,9 @@ pub(crate) enum Section {
 
 /// Producer counts of the produce workloads (and the chart's x axis).
 pub(crate) const PRODUCERS: [usize; 4] = [1, 4, 16, 64];
+/// The producer count that is also measured appending to one shared
+/// segment (the goal's count; the others only a segment each).
+const ONE_SEGMENT_PRODUCERS: usize = 64;
 /// Payload sizes of the produce workloads.
 pub(crate) const PAYLOADS: [usize; 2] = [100, 1024];
 
@@ -479,14 +483,28 @@ pub(crate) async fn run(
                 let spread_space = format!("raw-spread-{producers}p-{payload}");
                 let spread_space = spread_space.as_str();
                 let spread_seq = &std::cell::Cell::new(1u64);
+                let one_segment = producers == ONE_SEGMENT_PRODUCERS;
+                let one_space = format!("produce-one-{payload}");
+                let one_space = one_space.as_str();
                 // The engine and its raw baselines alternate chunks; the
                 // baselines write the same records in synced batches of
                 // `producers`: in adjacent keys, and spread one per segment.
-                let [m, r, s] = time_boxed(target * 3, 5, |n| async move {
-                    let before = counting.syncs();
-                    let m =
-                        stream_bench::produce(store, space, producers, n as usize, payload).await?;
-                    let syncs = counting.syncs() - before;
+                // With 64 producers the engine also runs with every
+                // producer on one segment, whose entries are adjacent.
+                let workloads = if one_segment { 4 } else { 3 };
+                let [m, r, s, o] = time_boxed(target * workloads, 5, |n| async move {
+                    let produce = |space, placement| async move {
+                        let before = counting.syncs();
+                        let m = stream_bench::produce(
+                            store, space, producers, n as usize, payload, placement,
+                        )
+                        .await?;
+                        let syncs = counting.syncs() - before;
+                        Ok::<_, seq_stream::Error>(
+                            Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
+                        )
+                    };
+                    let m = produce(space, Placement::SegmentEach).await?;
                     let r = stream_bench::raw_batch_write(raw, m.ops as usize, producers, payload)?;
                     let first = spread_seq.get();
                     let s = stream_bench::raw_spread_write(
@@ -498,11 +516,17 @@ pub(crate) async fn run(
                         payload,
                     )?;
                     spread_seq.set(first + m.ops.div_ceil(producers as u64));
+                    let o = if one_segment {
+                        produce(one_space, Placement::OneSegment).await?
+                    } else {
+                        Sample::default()
+                    };
                     let batches = r.ops.div_ceil(producers as u64);
                     Ok([
-                        Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
+                        m,
                         Sample::new(r.ops, r.bytes, r.elapsed).synced(batches),
                         Sample::new(s.ops, s.bytes, s.elapsed).synced(batches),
+                        o,
                     ])
                 })
                 .await?;
@@ -544,6 +568,17 @@ pub(crate) async fn run(
                 let baselines = [raw_id.as_str(), spread_id.as_str()];
                 let with_spread = if producers > 1 { 2 } else { 1 };
                 rows.push(engine_row, &baselines[..with_spread]);
+                if one_segment {
+                    let mut one_row = sample_row(
+                        format!("produce_{producers}p_{payload}b_one_segment"),
+                        format!("seq: produce, {producers} producers on 1 segment, {payload} B"),
+                        "records",
+                        o,
+                    );
+                    one_row.concurrency = Some(producers as u64);
+                    one_row.payload = Some(payload as u64);
+                    rows.push(one_row, &[raw_id.as_str()]);
+                }
             }
         }
     }

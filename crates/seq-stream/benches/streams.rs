@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use seq_storage::Storage;
-use seq_stream::{Store, StoreOptions, stream_bench};
+use seq_stream::stream_bench::{self, Placement};
+use seq_stream::{Store, StoreOptions};
 
 fn open(dir: &std::path::Path, name: &str) -> Store {
     #[cfg(feature = "redb")]
@@ -53,7 +54,12 @@ fn produce(c: &mut Criterion) {
                     let per = (iters as usize).div_ceil(producers);
                     let m = rt
                         .block_on(stream_bench::produce(
-                            &store, "bench", producers, per, payload,
+                            &store,
+                            "bench",
+                            producers,
+                            per,
+                            payload,
+                            Placement::SegmentEach,
                         ))
                         .expect("produce");
                     m.elapsed.mul_f64(iters as f64 / m.ops as f64)

@@ -16,8 +16,32 @@ use crate::store::Store;
 
 pub use seq_storage::baseline::Measurement;
 
+/// Where the producers of [`produce`] append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Each producer to a segment of its own (`p0`, `p1`, …): a commit
+    /// group writes as many segments (entries and statuses) as it has
+    /// producers.
+    SegmentEach,
+    /// Every producer to segment `p0`, each record taking the next
+    /// sequence: many clients appending to one log, so a commit group's
+    /// entries are adjacent and it rewrites one status.
+    OneSegment,
+}
+
+impl Placement {
+    /// The segment producer `p` appends to.
+    fn segment(self, p: usize) -> String {
+        match self {
+            Self::SegmentEach => format!("p{p}"),
+            Self::OneSegment => "p0".to_owned(),
+        }
+    }
+}
+
 /// `producers` concurrent tasks each produce `per_producer` single-record,
-/// synced batches of `payload` bytes to their own segment of space `space`.
+/// synced batches of `payload` bytes to space `space`, placed by
+/// `placement`.
 ///
 /// # Errors
 ///
@@ -28,6 +52,7 @@ pub async fn produce(
     producers: usize,
     per_producer: usize,
     payload: usize,
+    placement: Placement,
 ) -> Result<Measurement> {
     let body = Bytes::from(vec![0x5Au8; payload]);
     let started = Instant::now();
@@ -37,7 +62,7 @@ pub async fn produce(
         let body = body.clone();
         let space = space.to_owned();
         tasks.push(tokio::spawn(async move {
-            let segment = format!("p{p}");
+            let segment = placement.segment(p);
             for _ in 0..per_producer {
                 store
                     .produce(
