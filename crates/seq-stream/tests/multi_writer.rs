@@ -512,3 +512,85 @@ async fn a_store_that_dies_without_closing_skips_at_most_one_block() {
         }
     }
 }
+
+/// A shared storage with a cluster's latency: every read takes `read` and
+/// every write `write` (the writer thread blocks, as on etcd).
+struct Slow {
+    inner: MemoryStorage,
+    read: Duration,
+    write: Duration,
+}
+
+impl Storage for Slow {
+    fn capabilities(&self) -> seq_storage::Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn get(&self, key: &[u8]) -> seq_storage::Result<Option<Bytes>> {
+        std::thread::sleep(self.read);
+        self.inner.get(key)
+    }
+
+    fn scan(
+        &self,
+        range: seq_storage::KeyRange,
+        options: seq_storage::ScanOptions,
+    ) -> seq_storage::Result<seq_storage::ScanIter<'_>> {
+        std::thread::sleep(self.read);
+        self.inner.scan(range, options)
+    }
+
+    fn write(
+        &self,
+        batch: seq_storage::WriteBatch,
+        durability: seq_storage::Durability,
+    ) -> seq_storage::Result<()> {
+        std::thread::sleep(self.write);
+        self.inner.write(batch, durability)
+    }
+
+    fn flush(&self) -> seq_storage::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_contending_for_one_sequence_keep_retrying_instead_of_failing() {
+    // Three stores whose tasks take numbers as fast as they can from one
+    // sequence with small blocks, on a storage with a cluster's latency: the
+    // block record is contended all the time, and a store that loses races
+    // must keep trying (it is never refused for being slow).
+    let storage: Arc<dyn Storage> = Arc::new(Slow {
+        inner: MemoryStorage::new(),
+        read: Duration::from_micros(300),
+        write: Duration::from_millis(1),
+    });
+    let stores = stores(&storage, 3);
+    stores[0]
+        .create_sequence("hot", blocks_of(8))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(2500);
+    let mut tasks = Vec::new();
+    for store in &stores {
+        let seq = store.sequence("hot").await.unwrap();
+        for _ in 0..8 {
+            let seq = seq.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                while tokio::time::Instant::now() < deadline {
+                    got.push(seq.next().await?);
+                }
+                Ok::<_, Error>(got)
+            }));
+        }
+    }
+    let mut all = HashSet::new();
+    for task in tasks {
+        let got = within("contending tasks", task).await.unwrap().unwrap();
+        for n in got {
+            assert!(all.insert(n), "{n} handed out twice");
+        }
+    }
+    assert!(all.len() > 100, "only {} numbers", all.len());
+}

@@ -27,9 +27,15 @@ use crate::meta;
 /// compare-and-set on the oracle record per this many commits).
 pub(crate) const ORACLE_BLOCK: u64 = 4096;
 
-/// Times a multi-writer group is prepared again after losing a race to
-/// another writer before its requests fail with [`Error::Conflict`].
-pub(crate) const MAX_ATTEMPTS: u32 = 24;
+/// How long a multi-writer group keeps being prepared again after losing
+/// races to other writers before its requests fail with
+/// [`Error::Conflict`]. Losing is not an error of the caller's: another
+/// store changed a value the group read, and some store wins every race, so
+/// a group only gives up when it has been starved for this long.
+pub(crate) const CONFLICT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The longest pause between two attempts at a group that lost a race.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(8);
 
 /// What the writer owns. Only the writer thread touches it.
 pub(crate) struct Writer {
@@ -86,8 +92,8 @@ impl Writer {
 
     /// Commits one group: number, prepare, one batch, then acknowledge. In
     /// multi-writer mode a group that loses a race is prepared again from
-    /// fresh reads, with a growing randomised pause, up to
-    /// [`MAX_ATTEMPTS`] times.
+    /// fresh reads after a short randomised pause (see [`backoff`]), for up
+    /// to [`CONFLICT_PATIENCE`], or until the store closes.
     pub(crate) fn commit_group(&mut self, group: Vec<Request>) {
         let mut group = if self.multi {
             refuse_caller_seqnums(group)
@@ -95,26 +101,39 @@ impl Writer {
             group
         };
         let mut attempt = 1;
+        let mut first_loss = None;
         loop {
             match self.attempt(group) {
                 Attempt::Done(rest) if rest.is_empty() => return,
                 Attempt::Done(rest) => {
                     attempt = 1;
+                    first_loss = None;
                     group = rest;
                 }
-                Attempt::Lost(rest, conflict) if attempt >= MAX_ATTEMPTS => {
-                    let error = Error::Conflict {
-                        what: format!(
-                            "lost {attempt} races in a row to other writers of the shared \
-                             storage ({conflict}); nothing was written, retry"
-                        ),
-                    };
-                    for request in rest {
-                        request.job.finish(Err(error.clone()));
+                Attempt::Lost(rest, conflict) => {
+                    let since = *first_loss.get_or_insert_with(std::time::Instant::now);
+                    let starved = since.elapsed() >= CONFLICT_PATIENCE;
+                    if starved || self.handoff.is_closed() {
+                        let error = if starved {
+                            Error::Conflict {
+                                what: format!(
+                                    "lost {attempt} races in a row to other writers of the \
+                                     shared storage over {:.1} s ({conflict}); nothing was \
+                                     written, retry",
+                                    since.elapsed().as_secs_f64()
+                                ),
+                            }
+                        } else {
+                            Error::closed(format!(
+                                "the store closed while its write was retrying after \
+                                 losing a race ({conflict}); nothing was written"
+                            ))
+                        };
+                        for request in rest {
+                            request.job.finish(Err(error.clone()));
+                        }
+                        return;
                     }
-                    return;
-                }
-                Attempt::Lost(rest, _) => {
                     backoff(attempt);
                     attempt += 1;
                     group = rest;
@@ -361,12 +380,15 @@ fn refuse_caller_seqnums(group: Vec<Request>) -> Vec<Request> {
     rest
 }
 
-/// Pauses before attempt `attempt + 1`: about 0.5–1 ms, doubling up to
-/// 32–64 ms, randomised so competing writers drift apart.
+/// Pauses before attempt `attempt + 1`: a random time below 1 ms, then
+/// below 2, 4 and at most [`MAX_BACKOFF`]. The pause stays short because a
+/// loser competes with writers that do not pause: a store that backed off
+/// for tens of milliseconds would find the record changed again every time
+/// and starve. The randomness lets competing writers drift apart.
 fn backoff(attempt: u32) {
-    let ceiling = 1_000u64 << attempt.min(6);
-    let jitter = random_u64() % (ceiling / 2);
-    std::thread::sleep(std::time::Duration::from_micros(ceiling / 2 + jitter));
+    let ceiling = (1_000u64 << attempt.saturating_sub(1).min(8))
+        .min(u64::try_from(MAX_BACKOFF.as_micros()).unwrap_or(u64::MAX));
+    std::thread::sleep(std::time::Duration::from_micros(random_u64() % ceiling));
 }
 
 /// A cheap random number (not for security): the standard library's
