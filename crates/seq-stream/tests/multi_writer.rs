@@ -513,15 +513,29 @@ async fn a_store_that_dies_without_closing_skips_at_most_one_block() {
     }
 }
 
-/// A shared storage with a cluster's latency: every read takes `read` and
-/// every write `write` (the writer thread blocks, as on etcd).
-struct Slow {
+/// A shared storage that behaves like a cluster under contention: every
+/// read takes `read` and every write `write` (the writer thread blocks, as
+/// on etcd), and once `outraced` is set every conditional write loses, as
+/// if another writer always got there first.
+struct Cluster {
     inner: MemoryStorage,
     read: Duration,
     write: Duration,
+    outraced: std::sync::atomic::AtomicBool,
 }
 
-impl Storage for Slow {
+impl Cluster {
+    fn new(read: Duration, write: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryStorage::new(),
+            read,
+            write,
+            outraced: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+}
+
+impl Storage for Cluster {
     fn capabilities(&self) -> seq_storage::Capabilities {
         self.inner.capabilities()
     }
@@ -546,6 +560,13 @@ impl Storage for Slow {
         durability: seq_storage::Durability,
     ) -> seq_storage::Result<()> {
         std::thread::sleep(self.write);
+        if self.outraced.load(std::sync::atomic::Ordering::SeqCst)
+            && let Some(precondition) = batch.preconditions().first()
+        {
+            return Err(seq_storage::Error::Conflict {
+                key: precondition.key().clone(),
+            });
+        }
         self.inner.write(batch, durability)
     }
 
@@ -560,11 +581,8 @@ async fn stores_contending_for_one_sequence_keep_retrying_instead_of_failing() {
     // sequence with small blocks, on a storage with a cluster's latency: the
     // block record is contended all the time, and a store that loses races
     // must keep trying (it is never refused for being slow).
-    let storage: Arc<dyn Storage> = Arc::new(Slow {
-        inner: MemoryStorage::new(),
-        read: Duration::from_micros(300),
-        write: Duration::from_millis(1),
-    });
+    let storage: Arc<dyn Storage> =
+        Cluster::new(Duration::from_micros(300), Duration::from_millis(1));
     let stores = stores(&storage, 3);
     stores[0]
         .create_sequence("hot", blocks_of(8))
@@ -593,4 +611,29 @@ async fn stores_contending_for_one_sequence_keep_retrying_instead_of_failing() {
         }
     }
     assert!(all.len() > 100, "only {} numbers", all.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closing_a_store_fails_a_write_that_keeps_losing_races_at_once() {
+    let cluster = Cluster::new(Duration::ZERO, Duration::ZERO);
+    let storage: Arc<dyn Storage> = cluster.clone();
+    let store = stores(&storage, 1).remove(0);
+    store.create_sequence("ids", blocks_of(4)).await.unwrap();
+    let seq = store.sequence("ids").await.unwrap();
+    cluster
+        .outraced
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let pending = tokio::spawn(async move { seq.next().await });
+    // Let it lose a few races, then close while it is still retrying.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!pending.is_finished(), "a lost race is retried, not failed");
+    within("close", store.close()).await.unwrap();
+    let outcome = within("the retried next()", pending).await.unwrap();
+    assert!(matches!(outcome, Err(Error::Closed { .. })), "{outcome:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed after {:?}, not at close",
+        started.elapsed()
+    );
 }
