@@ -258,8 +258,10 @@
 //! * **Optimistic concurrency.** Every value a request reads while the
 //!   writer prepares it is pinned by a precondition in the group's batch; if
 //!   another writer changed one, the group is prepared again from fresh
-//!   reads (up to 24 times, with a randomised pause), then its requests fail
-//!   with [`Error::Conflict`] and nothing is written.
+//!   reads after a short randomised pause (at most 8 ms), for as long as
+//!   [`StoreOptions::conflict_patience`] (10 s by default); only a group
+//!   that keeps losing that long fails with [`Error::Conflict`], and
+//!   nothing of it is written.
 //! * **Sequences.** A store takes its next block wherever the stored
 //!   reservation ends (a compare-and-set on the block record), so stores own
 //!   disjoint blocks (the TiDB/Leaf scheme). Each store's numbers increase;

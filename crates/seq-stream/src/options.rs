@@ -85,6 +85,14 @@ pub struct StoreOptions {
     /// changes (etcd's watch) they are woken at once and this poll only
     /// backs the notifications up, at least 1 s apart.
     pub poll_interval: std::time::Duration,
+    /// Multi-writer mode: how long a commit group that keeps losing races
+    /// to other writers (another store changed a value it read) is prepared
+    /// again before its requests fail with [`crate::Error::Conflict`].
+    /// Default 10 s. Losing is not the caller's fault and some writer wins
+    /// every race, so this bounds starvation, not ordinary contention;
+    /// meanwhile the store's other requests wait behind the group. Zero
+    /// fails a group at its first lost race.
+    pub conflict_patience: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -98,6 +106,7 @@ impl Default for StoreOptions {
             max_batch_records: 10_000,
             shared: false,
             poll_interval: std::time::Duration::from_millis(50),
+            conflict_patience: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -108,6 +108,7 @@ impl Store {
             oracle_end: recovered,
             handoff: handoff.clone(),
             pacing: Pacing::new(options.group_wait),
+            conflict_patience: options.conflict_patience,
         };
         let handle = std::thread::Builder::new()
             .name("seq-writer".into())

@@ -637,3 +637,46 @@ async fn closing_a_store_fails_a_write_that_keeps_losing_races_at_once() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_starved_past_its_patience_fails_with_conflict_and_writes_nothing() {
+    let cluster = Cluster::new(Duration::ZERO, Duration::ZERO);
+    let storage: Arc<dyn Storage> = cluster.clone();
+    let mut options = StoreOptions::default();
+    options.shared = true;
+    options.conflict_patience = Duration::from_millis(200);
+    let store = Store::open_arc(storage.clone(), options).unwrap();
+    store
+        .produce(
+            "s",
+            "g",
+            vec![Record::new("before")],
+            ProduceOptions::default(),
+        )
+        .await
+        .unwrap();
+    cluster
+        .outraced
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let outcome = within(
+        "a starved produce",
+        store.produce(
+            "s",
+            "g",
+            vec![Record::new("starved")],
+            ProduceOptions::default(),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(outcome, Err(Error::Conflict { .. })),
+        "{outcome:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    cluster
+        .outraced
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(store.status("s", "g").await.unwrap().last_sequence, 1);
+    store.close().await.unwrap();
+}

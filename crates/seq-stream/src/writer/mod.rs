@@ -27,13 +27,6 @@ use crate::meta;
 /// compare-and-set on the oracle record per this many commits).
 pub(crate) const ORACLE_BLOCK: u64 = 4096;
 
-/// How long a multi-writer group keeps being prepared again after losing
-/// races to other writers before its requests fail with
-/// [`Error::Conflict`]. Losing is not an error of the caller's: another
-/// store changed a value the group read, and some store wins every race, so
-/// a group only gives up when it has been starved for this long.
-pub(crate) const CONFLICT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// The longest pause between two attempts at a group that lost a race.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(8);
 
@@ -68,6 +61,10 @@ pub(crate) struct Writer {
     pub(crate) handoff: Arc<Handoff<Request>>,
     /// Whether to hold the next group open for requests on their way.
     pub(crate) pacing: Pacing,
+    /// Multi-writer mode: how long a group that keeps losing races is
+    /// prepared again before it fails (see
+    /// [`crate::StoreOptions::conflict_patience`]).
+    pub(crate) conflict_patience: std::time::Duration,
 }
 
 /// How one attempt at a group ended.
@@ -93,7 +90,7 @@ impl Writer {
     /// Commits one group: number, prepare, one batch, then acknowledge. In
     /// multi-writer mode a group that loses a race is prepared again from
     /// fresh reads after a short randomised pause (see [`backoff`]), for up
-    /// to [`CONFLICT_PATIENCE`], or until the store closes.
+    /// to `conflict_patience`, or until the store closes.
     pub(crate) fn commit_group(&mut self, group: Vec<Request>) {
         let mut group = if self.multi {
             refuse_caller_seqnums(group)
@@ -112,7 +109,7 @@ impl Writer {
                 }
                 Attempt::Lost(rest, conflict) => {
                     let since = *first_loss.get_or_insert_with(std::time::Instant::now);
-                    let starved = since.elapsed() >= CONFLICT_PATIENCE;
+                    let starved = since.elapsed() >= self.conflict_patience;
                     if starved || self.handoff.is_closed() {
                         let error = if starved {
                             Error::Conflict {
