@@ -378,10 +378,11 @@ fn refuse_caller_seqnums(group: Vec<Request>) -> Vec<Request> {
 }
 
 /// Pauses before attempt `attempt + 1`: a random time below 1 ms, then
-/// below 2, 4 and at most [`MAX_BACKOFF`]. The pause stays short because a
-/// loser competes with writers that do not pause: a store that backed off
-/// for tens of milliseconds would find the record changed again every time
-/// and starve. The randomness lets competing writers drift apart.
+/// below 2, 4 and at most [`MAX_BACKOFF`]. A loser competes with writers
+/// that do not pause, so each attempt on a hot record has only a modest
+/// chance however long it waited: the pause stays short so that the many
+/// attempts starving would take fit in little time, and the randomness
+/// lets competing writers drift apart.
 fn backoff(attempt: u32) {
     let ceiling = (1_000u64 << attempt.saturating_sub(1).min(8))
         .min(u64::try_from(MAX_BACKOFF.as_micros()).unwrap_or(u64::MAX));
