@@ -17,6 +17,14 @@ fn fill(store: &RocksStorage, n: u32, len: usize) {
     }
 }
 
+/// How many keys `store` holds.
+fn count_keys(store: &RocksStorage) -> usize {
+    store
+        .scan(KeyRange::all(), ScanOptions::forward())
+        .unwrap()
+        .count()
+}
+
 #[test]
 fn waiting_for_compactions_flushes_and_keeps_every_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,11 +43,7 @@ fn waiting_for_compactions_flushes_and_keeps_every_key() {
         })
         .count();
     assert!(tables > 0, "no table file after the flush");
-    let keys = store
-        .scan(KeyRange::all(), ScanOptions::forward())
-        .unwrap()
-        .count();
-    assert_eq!(keys, 20_000);
+    assert_eq!(count_keys(&store), 20_000);
     // Nothing pending: a second wait returns at once and changes nothing.
     store.wait_for_compactions().unwrap();
     store.close().unwrap();
@@ -60,11 +64,7 @@ fn a_store_written_with_the_defaults_reopens_with_caller_options() {
         plain
     }] {
         let store = RocksStorage::open_with(&path, &options).unwrap();
-        let keys = store
-            .scan(KeyRange::all(), ScanOptions::forward())
-            .unwrap()
-            .count();
-        assert_eq!(keys, 3_000);
+        assert_eq!(count_keys(&store), 3_000);
         store.close().unwrap();
     }
 }
