@@ -483,12 +483,17 @@ pub(crate) async fn run(
                 let spread_space = format!("raw-spread-{producers}p-{payload}");
                 let spread_space = spread_space.as_str();
                 let spread_seq = &std::cell::Cell::new(1u64);
+                let raw_space = format!("raw-{producers}p-{payload}");
+                let raw_space = raw_space.as_str();
+                let raw_seq = &std::cell::Cell::new(1u64);
                 let one_segment = producers == ONE_SEGMENT_PRODUCERS;
                 let one_space = format!("produce-one-{payload}");
                 let one_space = one_space.as_str();
                 // The engine and its raw baselines alternate chunks; the
                 // baselines write the same records in synced batches of
                 // `producers`: in adjacent keys, and spread one per segment.
+                // Like the engine's segments, both append: each chunk goes on
+                // from where the last ended.
                 // With 64 producers the engine also runs with every
                 // producer on one segment, whose entries are adjacent.
                 let workloads = if one_segment { 4 } else { 3 };
@@ -505,7 +510,15 @@ pub(crate) async fn run(
                         )
                     };
                     let m = produce(space, Placement::SegmentEach).await?;
-                    let r = stream_bench::raw_batch_write(raw, m.ops as usize, producers, payload)?;
+                    let r = stream_bench::raw_batch_write(
+                        raw,
+                        raw_space,
+                        raw_seq.get(),
+                        m.ops as usize,
+                        producers,
+                        payload,
+                    )?;
+                    raw_seq.set(raw_seq.get() + r.ops);
                     let first = spread_seq.get();
                     let s = stream_bench::raw_spread_write(
                         raw,

@@ -65,16 +65,20 @@ fn produce(c: &mut Criterion) {
                     m.elapsed.mul_f64(iters as f64 / m.ops as f64)
                 })
             });
+            let next_seq = std::cell::Cell::new(1u64);
             group.bench_function(BenchmarkId::new("raw", &id), |b| {
                 b.iter_custom(|iters| {
-                    stream_bench::raw_batch_write(
+                    let m = stream_bench::raw_batch_write(
                         &**raw.storage(),
+                        &format!("raw-{id}"),
+                        next_seq.get(),
                         iters as usize,
                         producers,
                         payload,
                     )
-                    .expect("raw write")
-                    .elapsed
+                    .expect("raw write");
+                    next_seq.set(next_seq.get() + m.ops);
+                    m.elapsed
                 })
             });
         }

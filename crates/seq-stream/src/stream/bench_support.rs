@@ -92,13 +92,19 @@ pub async fn produce(
 /// The raw baseline for [`produce`]: `total` records of `payload` bytes
 /// (one key each, shaped like an entry key) written straight to storage in
 /// synced batches of `per_batch` records, the best grouping the writer
-/// could achieve.
+/// could achieve. Like a log, it appends: the keys are those of segment
+/// `"raw"` of `space` from sequence `first_seq` on, so a caller that runs it
+/// in chunks continues each chunk where the last ended (rewriting the same
+/// keys would keep a B-tree backend's tree small and its pages hot, which a
+/// log that grows never is).
 ///
 /// # Errors
 ///
 /// The first storage error.
 pub fn raw_batch_write(
     storage: &dyn Storage,
+    space: &str,
+    first_seq: u64,
     total: usize,
     per_batch: usize,
     payload: usize,
@@ -110,7 +116,10 @@ pub fn raw_batch_write(
     while written < total {
         let mut batch = WriteBatch::new();
         for _ in 0..per_batch.min(total - written) {
-            batch.put(keys::dat("raw", "raw", written as u64 + 1), body.clone());
+            batch.put(
+                keys::dat(space, "raw", first_seq + written as u64),
+                body.clone(),
+            );
             written += 1;
         }
         storage.write(batch, Durability::Sync)?;
