@@ -314,6 +314,7 @@
 #[doc = include_str!("../../../README.md")]
 mod readme {}
 
+mod changes;
 mod cursor;
 mod error;
 pub mod handoff;

@@ -8,6 +8,7 @@ use seq_storage::Storage;
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
 
+use crate::changes::ChangeFeed;
 use crate::error::{Error, Result};
 use crate::handoff::Handoff;
 use crate::meta;
@@ -46,7 +47,7 @@ pub(crate) struct Inner {
     permits: Arc<Semaphore>,
     writer: Mutex<Option<JoinHandle<()>>>,
     applied: watch::Receiver<u64>,
-    changes: watch::Receiver<u64>,
+    changes: ChangeFeed,
     durable: watch::Receiver<u64>,
     pub(crate) sequences: crate::sequence::Registry,
     pub(crate) seqkeys: crate::seqkey::Registry,
@@ -77,19 +78,7 @@ impl Store {
         let recovered = meta::load_commit(&*storage)?;
         let multi = options.shared || storage.capabilities().shared;
         let (applied_tx, applied) = watch::channel(recovered);
-        let (changes_tx, changes) = watch::channel(0);
-        let changes_tx = Arc::new(changes_tx);
-        if multi {
-            // A backend that notifies (etcd's watch) wakes followers at once;
-            // polling then only backs it up.
-            let notified = storage.watch_changes(change_notifier(Arc::downgrade(&changes_tx)));
-            let interval = if notified {
-                options.poll_interval.max(NOTIFIED_POLL_INTERVAL)
-            } else {
-                options.poll_interval
-            };
-            spawn_change_poller(Arc::downgrade(&changes_tx), interval)?;
-        }
+        let (changes, changes_tx) = ChangeFeed::open(&storage, multi, options.poll_interval)?;
         let (durable_tx, durable) = watch::channel(recovered);
         let handoff = Arc::new(Handoff::new());
         let writer = Writer {
@@ -226,8 +215,17 @@ impl Store {
     /// [`StoreOptions::poll_interval`] (other writers' commits are found by
     /// reading again). Its value is a counter with no other meaning. It
     /// closes when the store's writer stops.
+    ///
+    /// In multi-writer mode on a backend that notifies of changes (etcd),
+    /// the first call starts the notifications (a watch on the store's
+    /// prefix), after which other writers' commits wake the watch at once
+    /// and the poll runs at most once a second. A store that is never
+    /// followed or subscribed to never asks for them, so the cluster does
+    /// not stream it every write. Read after taking the receiver: a write
+    /// made before the notifications were established is covered by a bump
+    /// once they are.
     pub fn watch_changes(&self) -> watch::Receiver<u64> {
-        self.inner.changes.clone()
+        self.inner.changes.subscribe()
     }
 
     /// The highest commit number known to be durable.
@@ -365,42 +363,6 @@ impl Drop for Inner {
             tracing::warn!(%error, "seq store: close on drop failed");
         }
     }
-}
-
-/// Multi-writer mode on a backend that notifies of changes: the slowest the
-/// backup poll runs.
-const NOTIFIED_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Bumps the change watch (for [`Storage::watch_changes`]) while the writer,
-/// which owns the sender, runs.
-fn change_notifier(changes: std::sync::Weak<watch::Sender<u64>>) -> seq_storage::ChangeNotify {
-    Arc::new(move || {
-        if let Some(sender) = changes.upgrade() {
-            sender.send_modify(|n| *n = n.wrapping_add(1));
-        }
-    })
-}
-
-/// Multi-writer mode: bumps the change watch every `interval` until the
-/// writer (which owns the sender) stops, so followers look for other
-/// writers' commits.
-fn spawn_change_poller(
-    changes: std::sync::Weak<watch::Sender<u64>>,
-    interval: std::time::Duration,
-) -> Result<()> {
-    std::thread::Builder::new()
-        .name("seq-change-poll".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(interval);
-                let Some(sender) = changes.upgrade() else {
-                    return;
-                };
-                sender.send_modify(|n| *n = n.wrapping_add(1));
-            }
-        })
-        .map(drop)
-        .map_err(|e| Error::closed(format!("cannot start the change poller: {e}")))
 }
 
 /// The page cache [`Store::open_redb`] gives redb: 16 MiB keeps a store's

@@ -522,6 +522,9 @@ struct Cluster {
     read: Duration,
     write: Duration,
     outraced: std::sync::atomic::AtomicBool,
+    /// Who asked for change notifications (an etcd watch each); each is
+    /// called after every write.
+    watchers: std::sync::Mutex<Vec<seq_storage::ChangeNotify>>,
 }
 
 impl Cluster {
@@ -531,7 +534,12 @@ impl Cluster {
             read,
             write,
             outraced: std::sync::atomic::AtomicBool::new(false),
+            watchers: std::sync::Mutex::default(),
         })
+    }
+
+    fn watchers(&self) -> usize {
+        self.watchers.lock().unwrap().len()
     }
 }
 
@@ -567,12 +575,64 @@ impl Storage for Cluster {
                 key: precondition.key().clone(),
             });
         }
-        self.inner.write(batch, durability)
+        self.inner.write(batch, durability)?;
+        for notify in self.watchers.lock().unwrap().iter() {
+            notify();
+        }
+        Ok(())
     }
 
     fn flush(&self) -> seq_storage::Result<()> {
         self.inner.flush()
     }
+
+    fn watch_changes(&self, notify: seq_storage::ChangeNotify) -> bool {
+        // Established at once: say so, as a backend does after connecting.
+        notify();
+        self.watchers.lock().unwrap().push(notify);
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_asks_for_change_notifications_only_once_something_follows_it() {
+    let cluster = Cluster::new(Duration::ZERO, Duration::ZERO);
+    let storage: Arc<dyn Storage> = cluster.clone();
+    let mut options = StoreOptions::default();
+    options.shared = true;
+    // Polling alone would take an hour: only a notification wakes the
+    // follower below.
+    options.poll_interval = Duration::from_secs(3600);
+    let producer = Store::open_arc(storage.clone(), options.clone()).unwrap();
+    let follower_store = Store::open_arc(storage, options).unwrap();
+    let one = |text: &str| vec![Record::new(text.to_owned())];
+    producer
+        .produce("events", "only", one("before"), ProduceOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(cluster.watchers(), 0, "nobody follows yet");
+
+    let query = SpaceQuery {
+        follow: true,
+        ..SpaceQuery::default()
+    };
+    let mut follower = follower_store.consume_space("events", query).unwrap();
+    let first = within("history", follower.next()).await.unwrap().unwrap();
+    assert_eq!(first.payload, Bytes::from("before"));
+    assert_eq!(cluster.watchers(), 1, "following started the notifications");
+    drop(follower_store.watch_changes());
+    assert_eq!(cluster.watchers(), 1, "they start once");
+
+    producer
+        .produce("events", "only", one("after"), ProduceOptions::default())
+        .await
+        .unwrap();
+    let second = within("live entry", follower.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.payload, Bytes::from("after"));
+    assert_eq!(cluster.watchers(), 1, "the producer never asked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
