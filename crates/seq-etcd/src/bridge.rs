@@ -1,10 +1,12 @@
 //! Runs etcd-client's async calls for synchronous callers.
 //!
 //! The [`seq_storage::Storage`] trait is synchronous and is called from plain
-//! threads and from inside other tokio runtimes. `Runtime::block_on` panics in
-//! the latter, so the bridge owns a small runtime of its own, spawns every
-//! call onto it and waits for the answer on a `std::sync::mpsc` channel,
-//! which works from any thread.
+//! threads and from inside other tokio runtimes. The bridge owns a small
+//! runtime of its own, whose workers drive the connections. A plain thread
+//! (the store's writer) polls a call itself with `Handle::block_on`, so the
+//! answer wakes it directly. `block_on` panics inside another runtime, so a
+//! call from there is spawned onto the bridge's runtime and its answer
+//! awaited on a `std::sync::mpsc` channel, which works from any thread.
 
 use std::future::Future;
 use std::io;
@@ -42,6 +44,16 @@ impl Bridge {
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        if Handle::try_current().is_err() {
+            // A plain thread (the store's writer): poll the call right here,
+            // inside the runtime's context, so its answer wakes this thread
+            // directly instead of a worker that then wakes it.
+            let handle = &self.handle;
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.block_on(future)
+            }))
+            .ok();
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.handle.spawn(async move {
             // The receiver only goes away if the caller's thread died.
@@ -69,5 +81,46 @@ impl Drop for Bridge {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer() -> u32 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        42
+    }
+
+    #[test]
+    fn a_call_from_a_plain_thread_is_polled_there_and_answers() {
+        let bridge = Bridge::new("test-bridge").unwrap();
+        let on_thread = std::thread::current().id();
+        let polled_on = bridge.run(async move {
+            let value = answer().await;
+            (value, std::thread::current().id())
+        });
+        assert_eq!(polled_on, Some((42, on_thread)));
+    }
+
+    #[test]
+    fn a_call_from_inside_another_runtime_answers() {
+        let bridge = Bridge::new("test-bridge").unwrap();
+        let other = Builder::new_current_thread().build().unwrap();
+        let value = other.block_on(async { bridge.run(answer()) });
+        assert_eq!(value, Some(42));
+    }
+
+    #[test]
+    fn a_call_that_panics_answers_none_on_either_path() {
+        let bridge = Bridge::new("test-bridge").unwrap();
+        assert_eq!(
+            bridge.run(async { panic!("from a plain thread") }),
+            None::<u32>
+        );
+        let other = Builder::new_current_thread().build().unwrap();
+        let value = other.block_on(async { bridge.run(async { panic!("from a runtime") }) });
+        assert_eq!(value, None::<u32>);
     }
 }
