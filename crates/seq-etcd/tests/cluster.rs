@@ -236,3 +236,24 @@ fn without_quorum_writes_fail_with_a_retriable_error_then_resume() {
         Some(&b"1"[..])
     );
 }
+
+#[test]
+fn a_store_left_idle_while_the_whole_cluster_restarted_writes_again_without_error() {
+    // Nothing used the connection while its members went away: it must
+    // have noticed and reconnect, rather than fail the next write. (A
+    // connection driven only by its callers, tried for speed, failed here
+    // with "connection closed".)
+    let cluster = Cluster::start();
+    let store = connect(&cluster, Duration::from_secs(10));
+    let put = |key: &[u8]| {
+        let mut batch = WriteBatch::new();
+        batch.require_absent(key.to_vec());
+        batch.put(key.to_vec(), b"v".to_vec());
+        store.write(batch, Durability::Sync)
+    };
+    put(b"before").expect("write before the restart");
+    cluster.crash();
+    put(b"after").expect("the first write after the restart");
+    assert_eq!(store.get(b"before").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(store.get(b"after").unwrap().as_deref(), Some(&b"v"[..]));
+}
