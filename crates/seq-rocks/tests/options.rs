@@ -25,6 +25,16 @@ fn count_keys(store: &RocksStorage) -> usize {
         .count()
 }
 
+/// Bytes in the files of `dir` with extension `ext`.
+fn bytes_in(dir: &std::path::Path, ext: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|x| x == ext))
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum()
+}
+
 #[test]
 fn waiting_for_compactions_flushes_and_keeps_every_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -32,17 +42,10 @@ fn waiting_for_compactions_flushes_and_keeps_every_key() {
     fill(&store, 20_000, 512);
     store.wait_for_compactions().unwrap();
     // Flushed: the data now lives in table files, and all of it reads back.
-    let tables = std::fs::read_dir(dir.path().join("db"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "sst")
-        })
-        .count();
-    assert!(tables > 0, "no table file after the flush");
+    assert!(
+        bytes_in(&dir.path().join("db"), "sst") > 0,
+        "no table file after the flush"
+    );
     assert_eq!(count_keys(&store), 20_000);
     // Nothing pending: a second wait returns at once and changes nothing.
     store.wait_for_compactions().unwrap();
@@ -66,5 +69,30 @@ fn a_store_written_with_the_defaults_reopens_with_caller_options() {
         let store = RocksStorage::open_with(&path, &options).unwrap();
         assert_eq!(count_keys(&store), 3_000);
         store.close().unwrap();
+    }
+}
+
+#[test]
+fn closing_or_dropping_leaves_the_writes_in_table_files_so_reopening_replays_no_log() {
+    for close in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = RocksStorage::open(&path).unwrap();
+        fill(&store, 5_000, 200);
+        assert_eq!(bytes_in(&path, "sst"), 0, "written to the memtable only");
+        if close {
+            store.close().unwrap();
+        } else {
+            drop(store);
+        }
+        // About 1 MB was written; the table files hold it now, so the next
+        // open has nothing to replay from the write-ahead log.
+        assert!(bytes_in(&path, "sst") > 500_000, "close = {close}");
+        let store = RocksStorage::open(&path).unwrap();
+        assert_eq!(count_keys(&store), 5_000);
+        assert!(
+            bytes_in(&path, "log") < 1000,
+            "close = {close}: a log left to replay"
+        );
     }
 }
