@@ -143,6 +143,9 @@ pub(crate) fn retry_class(err: &ClientError) -> Retry {
     match err {
         ClientError::GRpcStatus(status) => match status.code() {
             Code::Unavailable if refused(status) || not_applied(status.message()) => Retry::Any,
+            Code::Unavailable | Code::Cancelled | Code::Unknown if dropped_unsent(status) => {
+                Retry::Any
+            }
             Code::Unavailable | Code::Cancelled | Code::DeadlineExceeded | Code::Unknown => {
                 Retry::ReadsOnly
             }
@@ -206,6 +209,9 @@ pub(crate) fn map_failure(failure: Failure, request: Request) -> Error {
     };
     match status.code() {
         Code::Unavailable if refused(&status) || not_applied(message) => {
+            EtcdError::Unavailable { reason }.into()
+        }
+        Code::Unavailable | Code::Unknown | Code::Cancelled if dropped_unsent(&status) => {
             EtcdError::Unavailable { reason }.into()
         }
         Code::Unavailable if message.contains("timed out") => EtcdError::TimedOut { reason }.into(),
@@ -297,6 +303,25 @@ fn refused(status: &tonic::Status) -> bool {
     false
 }
 
+/// Whether the request was dropped from the client's queue because its
+/// connection closed before taking it: hyper then fails it as cancelled
+/// with "connection closed" (and hands the request back), so it never
+/// reached etcd. A request the connection had taken fails otherwise (a
+/// broken pipe, a reset stream, "dispatch task is gone").
+fn dropped_unsent(status: &tonic::Status) -> bool {
+    let mut source = status.source();
+    while let Some(err) = source {
+        let cause = err.source();
+        if err.to_string() == "operation was canceled"
+            && cause.is_some_and(|cause| cause.to_string() == "connection closed")
+        {
+            return true;
+        }
+        source = cause;
+    }
+    false
+}
+
 /// Whether the client's own per-request timeout fired.
 fn is_timeout(status: &tonic::Status) -> bool {
     let message = status.message().to_ascii_lowercase();
@@ -316,4 +341,75 @@ fn chain(err: &dyn std::error::Error) -> String {
         source = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt;
+
+    /// A transport error as tonic nests them: a message and its cause.
+    #[derive(Debug)]
+    struct Transport(&'static str, Option<Box<Transport>>);
+
+    impl fmt::Display for Transport {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Transport {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    /// A status whose source is "transport error", caused by `error`
+    /// caused by `cause` (hyper's error and its cause).
+    fn status(code: Code, error: &'static str, cause: &'static str) -> ClientError {
+        let hyper = Transport(error, Some(Box::new(Transport(cause, None))));
+        let mut status = tonic::Status::new(code, "transport error");
+        status.set_source(std::sync::Arc::new(Transport(
+            "transport error",
+            Some(Box::new(hyper)),
+        )));
+        ClientError::GRpcStatus(status)
+    }
+
+    #[test]
+    fn a_request_dropped_unsent_when_its_connection_closed_may_be_sent_again() {
+        for code in [Code::Cancelled, Code::Unavailable, Code::Unknown] {
+            let unsent = status(code, "operation was canceled", "connection closed");
+            assert_eq!(retry_class(&unsent), Retry::Any, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_write_dropped_unsent_that_stays_failed_is_reported_as_not_applied() {
+        let unsent = status(
+            Code::Cancelled,
+            "operation was canceled",
+            "connection closed",
+        );
+        let write = Request::Write {
+            request_len: 10,
+            limit: 100,
+            lease: None,
+        };
+        let error = map_failure(Failure::Etcd(unsent), write);
+        let etcd = etcd_error(&error).expect("an etcd error");
+        assert!(matches!(etcd, EtcdError::Unavailable { .. }), "{etcd:?}");
+        assert!(!etcd.write_may_have_applied());
+    }
+
+    #[test]
+    fn a_request_the_connection_had_taken_is_retried_only_if_it_reads() {
+        for (error, cause) in [
+            ("operation was canceled", "dispatch task is gone"),
+            ("connection error", "stream closed because of a broken pipe"),
+        ] {
+            let taken = status(Code::Cancelled, error, cause);
+            assert_eq!(retry_class(&taken), Retry::ReadsOnly, "{cause}");
+        }
+    }
 }

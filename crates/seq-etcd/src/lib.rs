@@ -84,7 +84,8 @@
 //! an [`EtcdError`]; [`etcd_error`] and [`is_retriable`] inspect them, and
 //! [`EtcdError::write_may_have_applied`] says whether a failed write may have
 //! been applied after all. Calls that etcd certainly did not apply (no
-//! member reachable, no leader) are retried within
+//! member reachable, no leader, a request still queued in the client when
+//! its connection closed) are retried within
 //! [`EtcdOptions::request_timeout`]; reads are also retried after other
 //! transient failures.
 //!
