@@ -282,8 +282,10 @@
 //!   always sorts later and offsets resume exactly (produces to one space
 //!   serialise across writers; different spaces do not contend).
 //! * **Following and subscriptions** are woken by the backend's change
-//!   notifications where it has them (an etcd watch on the store's prefix),
-//!   and otherwise look again every [`StoreOptions::poll_interval`].
+//!   notifications where it has them (an etcd watch on the store's prefix,
+//!   opened by the store's first follow or subscription, so a store that
+//!   only writes does not have every write streamed to it), and otherwise
+//!   look again every [`StoreOptions::poll_interval`].
 //! * **Leases** are decided on the pinned lease record: one holder at a
 //!   time and strictly increasing tokens store-wide, and a fenced write
 //!   pins the token it checked. On a backend with leases of its own (etcd)
