@@ -1,4 +1,4 @@
-//! From a [`WriteBatch`] to one etcd transaction: the store's namespace,
+//! From a [`seq_storage::WriteBatch`] to one etcd transaction: the store's namespace,
 //! coalescing of operations per key, and the request's encoded size.
 
 use std::collections::BTreeMap;
