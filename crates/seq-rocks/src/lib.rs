@@ -221,14 +221,23 @@ impl RocksStorage {
     /// otherwise the next open replays the WAL into a memtable of up to
     /// 64 MiB (RocksDB's `write_buffer_size`), which that process then holds
     /// and flushes. A process consuming a 1 GiB segment right after another
-    /// wrote it peaked at 62–78 MiB of RSS without the flush and 43–53 MiB
-    /// with it (five runs each of `seq-bench run --backend rocksdb --only
-    /// memory`, the run while RocksDB compacts).
+    /// wrote it peaked at 62–78 MiB of RSS without the flush (five runs) and
+    /// 43–53 MiB with it (ten runs) while RocksDB compacted (`seq-bench run
+    /// --backend rocksdb --only memory`).
     pub fn close(self) -> Result<()> {
         self.flush()?;
         self.db.flush().map_err(map_err)?;
         drop(self);
         Ok(())
+    }
+}
+
+impl Drop for RocksStorage {
+    /// Flushes the memtables to table files before RocksDB closes (see
+    /// [`RocksStorage::close`]); a failure here goes unreported, as nothing
+    /// acknowledged depends on it: the WAL still holds every write.
+    fn drop(&mut self) {
+        let _ = self.db.flush();
     }
 }
 
@@ -340,13 +349,5 @@ impl Iterator for RocksScan<'_> {
             *remaining -= 1;
         }
         Some(Ok(self.buffer.copy(key, value)))
-    }
-}
-impl Drop for RocksStorage {
-    /// Flushes the memtables to table files before RocksDB closes (see
-    /// [`RocksStorage::close`]); a failure here goes unreported, as nothing
-    /// acknowledged depends on it: the WAL still holds every write.
-    fn drop(&mut self) {
-        let _ = self.db.flush();
     }
 }

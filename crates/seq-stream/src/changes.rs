@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 
 /// Multi-writer mode on a backend that notifies of changes: the slowest the
 /// backup poll runs.
-pub(crate) const NOTIFIED_POLL_INTERVAL: Duration = Duration::from_secs(1);
+const NOTIFIED_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The receiving side of a store's change counter, with what it takes to
 /// start the backend's notifications on first use.
