@@ -2,9 +2,12 @@
 //! instances at once, beside the raw etcd transaction rate measured in the
 //! same run (issue 8's figures).
 //!
-//! Every workload runs for a fixed time with three concurrent clients: three
-//! raw etcd clients, or three `Store`s (three connections, three writers, as
-//! three processes would have). Workloads:
+//! Every workload runs with three concurrent clients: three raw etcd
+//! clients, or three `Store`s (three connections, three writers, as three
+//! processes would have). The workloads take turns in chunks of half a
+//! second, round after round (6 rounds with `--quick`, 20 without), so each
+//! sees the cluster as the others do: etcd slows as its history grows.
+//! Workloads:
 //!
 //! * raw: transactions of `B` puts of 100-byte values, one client each
 //!   sending them back to back (`B` = 1 and [`BATCH`]); and transactions
@@ -65,88 +68,160 @@ struct Row {
 /// Runs the etcd workloads and prints a markdown table (stderr progress,
 /// JSON on stdout).
 pub(crate) fn run(quick: bool) -> Result<()> {
-    let window = Duration::from_secs(if quick { 3 } else { 10 });
+    let rounds = if quick { 6 } else { 20 };
     eprintln!("seq-bench etcd: starting a local 3-member etcd cluster");
     let cluster = Cluster::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let rows = runtime.block_on(measure(&cluster, window))?;
+    let rows = runtime.block_on(measure(&cluster, rounds, CHUNK))?;
     print_table(&rows);
     println!("{}", serde_json::to_string_pretty(&rows)?);
     Ok(())
 }
 
-async fn measure(cluster: &Cluster, window: Duration) -> Result<Vec<Row>> {
-    let endpoints = cluster.endpoints();
-    let mut rows = Vec::new();
+/// How long each workload runs per round.
+const CHUNK: Duration = Duration::from_millis(500);
 
-    for (id, batch) in [("raw_txn_1", 1), ("raw_txn_batch", BATCH)] {
-        eprintln!("seq-bench etcd: raw transactions of {batch} put(s)");
-        let txns = raw_txns(&endpoints, batch, 0, window).await?;
-        rows.push(row(
-            id,
-            format!("raw etcd txn, {batch} put(s) of {VALUE} B, {CLIENTS} clients"),
-            "txns",
-            txns,
-            window,
-        ));
+/// What one workload does for one chunk; its count of operations.
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    /// Raw transactions of this many puts guarded by this many compares.
+    Raw { puts: usize, compares: usize },
+    /// `next()` from every store.
+    Next,
+    /// Produces of `batch` records from `producers` tasks per store.
+    Produce { producers: usize, batch: usize },
+}
+
+/// The workloads, in the order of [`measure`]'s rows: rows 0 and 1 are raw
+/// 1-put and [`BATCH`]-put transactions, rows 2 and 3 raw transactions
+/// shaped like a [`BATCH`]-record and a 1-record produce (an entry per
+/// record, the commit group's index record, the status and the space clock,
+/// two compares).
+const WORKLOADS: [Workload; 8] = [
+    Workload::Raw {
+        puts: 1,
+        compares: 0,
+    },
+    Workload::Raw {
+        puts: BATCH,
+        compares: 0,
+    },
+    Workload::Raw {
+        puts: BATCH + 3,
+        compares: 2,
+    },
+    Workload::Raw {
+        puts: 4,
+        compares: 2,
+    },
+    Workload::Next,
+    Workload::Produce {
+        producers: 1,
+        batch: BATCH,
+    },
+    Workload::Produce {
+        producers: 1,
+        batch: 1,
+    },
+    Workload::Produce {
+        producers: TASKS,
+        batch: BATCH,
+    },
+];
+
+/// Runs every workload for `chunk` in turn, `rounds` times over (each
+/// round starting one workload later), so that
+/// each sees the cluster in the same state on average: etcd slows as its
+/// history grows (a raw 1-put rate of about 1,570 transactions/s at the
+/// start of a run fell to about 1,000 at its end when the raw workloads all
+/// ran first), and a baseline measured only at the start would flatter it.
+async fn measure(cluster: &Cluster, rounds: u32, chunk: Duration) -> Result<Vec<Row>> {
+    let endpoints = cluster.endpoints();
+    let prefix = format!("seq-bench-{}", uuid::Uuid::new_v4());
+    let stores = open_stores(cluster, &prefix)?;
+    stores[0]
+        .create_sequence("ids", SequenceOptions::default())
+        .await?;
+    let mut done = [0u64; WORKLOADS.len()];
+    for round in 0..rounds {
+        eprintln!("seq-bench etcd: round {} of {rounds}", round + 1);
+        // Each round starts one workload later, so that no workload always
+        // follows the same one (the 8-producer produce leaves etcd busiest).
+        for step in 0..WORKLOADS.len() {
+            let index = (round as usize + step) % WORKLOADS.len();
+            done[index] += match WORKLOADS[index] {
+                Workload::Raw { puts, compares } => {
+                    raw_txns(&endpoints, puts, compares, chunk).await?
+                }
+                Workload::Next => sequence_next(&stores, chunk).await?,
+                Workload::Produce { producers, batch } => {
+                    produce(&stores, producers, batch, chunk).await?
+                }
+            };
+        }
     }
-    // What a produce of `records` records sends: an entry per record, the
-    // group's index record, the status and the space clock, two compares.
-    for (id, records) in [
-        ("raw_txn_produce_shape", BATCH),
-        ("raw_txn_produce_shape_1", 1),
+    for store in stores {
+        store.close().await?;
+    }
+    let window = chunk * rounds;
+
+    let mut rows = vec![
+        row(
+            "raw_txn_1",
+            format!("raw etcd txn, 1 put(s) of {VALUE} B, {CLIENTS} clients"),
+            "txns",
+            done[0],
+            window,
+        ),
+        row(
+            "raw_txn_batch",
+            format!("raw etcd txn, {BATCH} put(s) of {VALUE} B, {CLIENTS} clients"),
+            "txns",
+            done[1],
+            window,
+        ),
+    ];
+    for (id, records, count) in [
+        ("raw_txn_produce_shape", BATCH, done[2]),
+        ("raw_txn_produce_shape_1", 1, done[3]),
     ] {
         let shape = records + 3;
-        eprintln!("seq-bench etcd: raw transactions shaped like a {records}-record produce");
-        let txns = raw_txns(&endpoints, shape, 2, window).await?;
         rows.push(row(
             id,
             format!(
                 "raw etcd txn, {shape} puts + 2 compares (a {records}-record produce's shape), {CLIENTS} clients"
             ),
             "txns",
-            txns,
+            count,
             window,
         ));
     }
 
-    let prefix = format!("seq-bench-{}", uuid::Uuid::new_v4());
-    let stores = open_stores(cluster, &prefix)?;
-
-    eprintln!("seq-bench etcd: next(), block 4096, {CLIENTS} stores x {TASKS} tasks");
-    stores[0]
-        .create_sequence("ids", SequenceOptions::default())
-        .await?;
-    let numbers = sequence_next(&stores, window).await?;
     let mut next = row(
         "next_4096",
         format!("seq next(), block 4096, {CLIENTS} stores x {TASKS} tasks"),
         "numbers",
-        numbers,
+        done[4],
         window,
     );
     compare(&mut next, &rows[0], ">= 1000x");
     rows.push(next);
 
-    // Rows 0 and 1: raw 1-put and BATCH-put transactions; rows 2 and 3:
-    // raw transactions shaped like a BATCH-record and a 1-record produce.
-    for (id, producers, batch, baseline, shape) in [
-        ("produce_batch_1p", 1, BATCH, 1, 2),
-        ("produce_1_1p", 1, 1, 0, 3),
-        ("produce_batch_8p", TASKS, BATCH, 1, 2),
+    for (id, producers, batch, baseline, shape, count) in [
+        ("produce_batch_1p", 1, BATCH, 1, 2, done[5]),
+        ("produce_1_1p", 1, 1, 0, 3, done[6]),
+        ("produce_batch_8p", TASKS, BATCH, 1, 2, done[7]),
     ] {
-        eprintln!("seq-bench etcd: produce {batch} record(s), {producers} producer(s) per store");
-        let calls = produce(&stores, producers, batch, window).await?;
         let mut produced = row(
             id,
             format!(
                 "seq produce, {batch} record(s) of {VALUE} B, {CLIENTS} stores x {producers} producer(s)"
             ),
             "produce calls",
-            calls,
+            count,
             window,
         );
         let goal = if producers == 1 { ">= 0.70x" } else { "" };
@@ -155,9 +230,6 @@ async fn measure(cluster: &Cluster, window: Duration) -> Result<Vec<Row>> {
         produced.shape_ratio =
             Some(produced.per_second / rows[shape].per_second.max(f64::MIN_POSITIVE));
         rows.push(produced);
-    }
-    for store in stores {
-        store.close().await?;
     }
     Ok(rows)
 }
@@ -204,18 +276,24 @@ async fn raw_txns(
     window: Duration,
 ) -> Result<u64> {
     let done = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        clients.push(Client::connect(endpoints, None).await?);
+    }
+    // A fresh key space per call: chunks of one run never rewrite keys.
+    let run = uuid::Uuid::new_v4().simple().to_string();
     let deadline = Instant::now() + window;
     let mut tasks = Vec::new();
-    for client_index in 0..CLIENTS {
-        let mut client = Client::connect(endpoints, None).await?;
+    for (client_index, mut client) in clients.into_iter().enumerate() {
         let done = done.clone();
+        let run = run.clone();
         tasks.push(tokio::spawn(async move {
             let value = vec![b'x'; VALUE];
             let mut round = 0u64;
             while Instant::now() < deadline {
                 let ops = (0..batch)
                     .map(|i| {
-                        let key = format!("raw/{client_index}/{round}/{i}");
+                        let key = format!("raw/{run}/{client_index}/{round}/{i}");
                         TxnOp::put(key, value.clone(), None)
                     })
                     .collect::<Vec<_>>();
@@ -235,10 +313,13 @@ async fn raw_txns(
 /// `next()` from [`TASKS`] tasks on each store, for `window`.
 async fn sequence_next(stores: &[Store], window: Duration) -> Result<u64> {
     let done = Arc::new(AtomicU64::new(0));
+    let mut sequences = Vec::with_capacity(stores.len());
+    for store in stores {
+        sequences.push(store.sequence("ids").await?);
+    }
     let deadline = Instant::now() + window;
     let mut tasks = Vec::new();
-    for store in stores {
-        let seq = store.sequence("ids").await?;
+    for seq in sequences {
         for _ in 0..TASKS {
             let (seq, done) = (seq.clone(), done.clone());
             tasks.push(tokio::spawn(async move {
