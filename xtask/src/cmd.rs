@@ -9,11 +9,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// The workspace root: the parent of this crate's manifest directory.
+///
+/// Cargo sets `CARGO_MANIFEST_DIR` when it runs the binary (`cargo xtask`,
+/// `cargo test`), and that value wins over the one compiled in: a build
+/// reused from a shared target directory may have been compiled in another
+/// checkout, which may be gone.
 pub(crate) fn workspace_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest_dir
         .parent()
-        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+        .map_or_else(|| manifest_dir.clone(), Path::to_path_buf)
 }
 
 /// A `cargo` command (through `$CARGO`, falling back to `cargo`) that runs
