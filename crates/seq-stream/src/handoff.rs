@@ -9,7 +9,9 @@
 //! [`Handoff::next_group_gathering`] may hold a group open a little while for
 //! requests still on their way (a [`Gather`]): the group-commit delay of
 //! PostgreSQL's `commit_delay` or MySQL's `binlog_group_commit_sync_delay`,
-//! bounded by a quiet period and a limit.
+//! bounded by a quiet period and a limit. [`Handoff::start_group`] and
+//! [`Handoff::more`] gather the same way a part at a time, so the writer
+//! prepares the requests it has while the rest are on their way.
 //!
 //! Capacity (back-pressure) is enforced by the caller before pushing — the
 //! store holds a semaphore permit per queued request — so `push` itself never
@@ -34,7 +36,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::sync::{Condvar, Mutex, MutexGuard, lock, wait_timeout};
+use crate::sync::{Condvar, Mutex, lock, wait_timeout};
 
 /// How long [`Handoff::next_group_gathering`] may keep a group open once a
 /// request is queued, for more that are expected shortly.
@@ -48,6 +50,28 @@ pub struct Gather {
     pub quiet: Duration,
     /// Taken when gathering has lasted this long in all.
     pub limit: Duration,
+}
+
+/// A group being gathered: what [`Handoff::start_group`] began and
+/// [`Handoff::more`] continues.
+#[derive(Debug)]
+pub struct Gathering {
+    /// How long to hold the group open (`None`: not at all).
+    rule: Option<Gather>,
+    /// The group is complete at this many requests.
+    goal: usize,
+    /// The group's maximum size.
+    max: usize,
+    /// New arrivals that wake the writer while it waits.
+    chunk: usize,
+    /// Requests taken into the group so far.
+    taken: usize,
+    started: Instant,
+    last_arrival: Instant,
+    /// The push count when arrivals were last looked at.
+    seen: u64,
+    /// The group is complete: [`Handoff::more`] takes nothing more.
+    done: bool,
 }
 
 /// A multi-producer, single-consumer queue that hands requests to the writer
@@ -123,6 +147,29 @@ impl<T> Handoff<T> {
     /// taking the group. Gathering ends early when the handoff
     /// is closed: what is queued is taken, never dropped.
     pub fn next_group_gathering(&self, max: usize, gather: Option<Gather>) -> Option<Vec<T>> {
+        let (mut group, mut gathering) = self.start_group(max, gather, usize::MAX)?;
+        loop {
+            let more = self.more(&mut gathering);
+            if more.is_empty() {
+                return Some(group);
+            }
+            group.extend(more);
+        }
+    }
+
+    /// The incremental form of [`Handoff::next_group_gathering`], for a
+    /// writer that prepares a group while it gathers: blocks until at least
+    /// one request is queued, then takes up to `max` of them at once and
+    /// returns them with the [`Gathering`] that [`Handoff::more`] continues.
+    /// `chunk` is how many new arrivals wake the writer while it waits for
+    /// more (`usize::MAX`: only `gather.want` does). Returns `None` once the
+    /// handoff is closed and empty.
+    pub fn start_group(
+        &self,
+        max: usize,
+        gather: Option<Gather>,
+        chunk: usize,
+    ) -> Option<(Vec<T>, Gathering)> {
         let max = max.max(1);
         let mut state = lock(&self.state);
         loop {
@@ -139,52 +186,77 @@ impl<T> Handoff<T> {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         state.waiting_for = 0;
-        if let Some(gather) = gather {
-            state = self.gather(state, max, gather);
-            if state.queue.is_empty() {
-                // Closed while gathering: `close` handed the queue back.
-                return None;
-            }
-        }
         let take = state.queue.len().min(max);
-        Some(state.queue.drain(..take).collect())
+        let group: Vec<T> = state.queue.drain(..take).collect();
+        let now = Instant::now();
+        let gathering = Gathering {
+            goal: gather.map_or(0, |g| g.want.min(max)),
+            rule: gather,
+            max,
+            chunk: chunk.max(1),
+            taken: group.len(),
+            started: now,
+            last_arrival: now,
+            seen: state.pushed,
+            done: false,
+        };
+        Some((group, gathering))
     }
 
-    /// Waits, as `gather` allows, for more requests to join those queued.
-    /// Pushes below `want` do not wake the writer; it looks at the arrival
-    /// count once per quiet period instead.
-    fn gather<'a>(
-        &'a self,
-        mut state: MutexGuard<'a, State<T>>,
-        max: usize,
-        gather: Gather,
-    ) -> MutexGuard<'a, State<T>> {
-        let want = gather.want.min(max);
-        let started = Instant::now();
-        let mut last_arrival = started;
-        let mut seen = state.pushed;
-        while state.queue.len() < want && !state.closed {
-            let now = Instant::now();
-            let left = gather.limit.saturating_sub(now.duration_since(started));
-            let quiet_left = gather
-                .quiet
-                .saturating_sub(now.duration_since(last_arrival));
-            let timeout = left.min(quiet_left);
-            if timeout.is_zero() {
+    /// Waits, as `gathering`'s rule allows, for more requests to join the
+    /// group and takes them: at least `gathering`'s chunk of new arrivals
+    /// (or what the group still wants, if fewer), or whatever is queued
+    /// when a quiet period or the limit runs out. Returns an empty vector
+    /// once the group is complete (the rule is satisfied or ran out, the
+    /// group is at its maximum, or the handoff closed); every later call
+    /// does too. Pushes below the chunk do not wake the writer; it looks at
+    /// the arrival count once per quiet period instead.
+    pub fn more(&self, gathering: &mut Gathering) -> Vec<T> {
+        let Some(rule) = gathering.rule else {
+            return Vec::new();
+        };
+        if gathering.done || gathering.taken >= gathering.goal || gathering.taken >= gathering.max {
+            gathering.done = true;
+            return Vec::new();
+        }
+        let mut state = lock(&self.state);
+        loop {
+            if state.pushed != gathering.seen {
+                gathering.seen = state.pushed;
+                gathering.last_arrival = Instant::now();
+            }
+            let need = (gathering.goal - gathering.taken).min(gathering.chunk);
+            if state.queue.len() >= need || state.closed {
                 break;
             }
-            state.waiting_for = want;
+            let now = Instant::now();
+            let left = rule
+                .limit
+                .saturating_sub(now.duration_since(gathering.started));
+            let quiet_left = rule
+                .quiet
+                .saturating_sub(now.duration_since(gathering.last_arrival));
+            let timeout = left.min(quiet_left);
+            if timeout.is_zero() {
+                gathering.done = true;
+                break;
+            }
+            state.waiting_for = need;
             let timed_out;
             (state, timed_out) = wait_timeout(&self.ready, &self.state, state, timeout);
             state.waiting_for = 0;
-            if state.pushed != seen {
-                seen = state.pushed;
-                last_arrival = Instant::now();
-            } else if timed_out {
+            if timed_out && state.pushed == gathering.seen {
+                gathering.done = true;
                 break;
             }
         }
-        state
+        if state.closed {
+            // `close` handed the queue back: nothing is left to take.
+            gathering.done = true;
+        }
+        let take = state.queue.len().min(gathering.max - gathering.taken);
+        gathering.taken += take;
+        state.queue.drain(..take).collect()
     }
 
     /// Stops intake and returns every request still queued, in arrival order.
@@ -293,6 +365,100 @@ mod tests {
         // Taken in arrival order, and the wait ended without the impossible
         // count ever being reached.
         assert_eq!(group, (0..group.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_incremental_gather_takes_what_arrived_while_the_writer_worked() {
+        let handoff = Arc::new(Handoff::new());
+        handoff.push(0).unwrap();
+        let (first, mut gathering) = handoff.start_group(16, gather(5, LONG, LONG), 2).unwrap();
+        assert_eq!(first, [0]);
+        // Arrived while the writer prepared the first: taken at once.
+        for i in 1..=3 {
+            handoff.push(i).unwrap();
+        }
+        assert_eq!(handoff.more(&mut gathering), [1, 2, 3]);
+        // One more is wanted: the writer waits for it.
+        let late = {
+            let handoff = handoff.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                handoff.push(4).unwrap();
+            })
+        };
+        assert_eq!(handoff.more(&mut gathering), [4]);
+        late.join().unwrap();
+        // Complete: what comes now is the next group's.
+        handoff.push(5).unwrap();
+        assert!(handoff.more(&mut gathering).is_empty());
+        assert!(handoff.more(&mut gathering).is_empty());
+        assert_eq!(handoff.next_group(16), Some(vec![5]));
+    }
+
+    #[test]
+    fn an_incremental_gather_stays_within_the_group_maximum() {
+        let handoff = Handoff::new();
+        handoff.push(0).unwrap();
+        let (first, mut gathering) = handoff.start_group(3, gather(10, LONG, LONG), 1).unwrap();
+        assert_eq!(first, [0]);
+        for i in 1..=4 {
+            handoff.push(i).unwrap();
+        }
+        assert_eq!(handoff.more(&mut gathering), [1, 2]);
+        assert!(handoff.more(&mut gathering).is_empty());
+        assert_eq!(handoff.len(), 2);
+    }
+
+    #[test]
+    fn an_incremental_gather_ends_for_good_once_requests_stop_arriving() {
+        let handoff = Handoff::new();
+        handoff.push(0).unwrap();
+        let quiet = Duration::from_millis(20);
+        let (_, mut gathering) = handoff.start_group(16, gather(5, quiet, LONG), 1).unwrap();
+        assert!(handoff.more(&mut gathering).is_empty());
+        // A late arrival does not reopen the group.
+        handoff.push(1).unwrap();
+        assert!(handoff.more(&mut gathering).is_empty());
+        assert_eq!(handoff.len(), 1);
+    }
+
+    #[test]
+    fn without_a_gather_rule_a_group_is_what_was_queued() {
+        let handoff = Handoff::new();
+        handoff.push(0).unwrap();
+        let (first, mut gathering) = handoff.start_group(16, None, 1).unwrap();
+        handoff.push(1).unwrap();
+        assert_eq!(first, [0]);
+        assert!(handoff.more(&mut gathering).is_empty());
+        assert_eq!(handoff.len(), 1);
+    }
+
+    #[test]
+    fn closing_during_an_incremental_gather_ends_it_and_loses_nothing() {
+        let handoff = Arc::new(Handoff::new());
+        handoff.push(1).unwrap();
+        let writer = {
+            let handoff = handoff.clone();
+            std::thread::spawn(move || {
+                let (mut group, mut gathering) =
+                    handoff.start_group(16, gather(8, LONG, LONG), 1).unwrap();
+                loop {
+                    let more = handoff.more(&mut gathering);
+                    if more.is_empty() {
+                        return group;
+                    }
+                    group.extend(more);
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(10));
+        handoff.push(2).unwrap();
+        let leftover = handoff.close();
+        let taken = writer.join().unwrap();
+        let mut all: Vec<i32> = leftover.into_iter().chain(taken).collect();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2]);
+        assert_eq!(handoff.start_group(16, None, 1).map(|(g, _)| g), None);
     }
 
     #[test]

@@ -43,27 +43,36 @@ fn writer(
     committed: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<(usize, u64)>>>,
 ) {
-    writer_gathering(handoff, committed, log, None);
+    writer_gathering(handoff, committed, log, None, 1);
 }
 
 /// [`writer`], holding each group open as `gather` says (the real writer's
-/// pacing). Loom has no clock: each timed wait may run out at any moment.
+/// pacing) and numbering its requests as they are taken, the way the
+/// single-writer engine prepares a group while it gathers: the first
+/// requests, then each arrival (a chunk of one) until the group is
+/// complete; `chunk` arrivals wake it (`usize::MAX`: only the wanted
+/// count, as in multi-writer mode, which gathers the whole group first).
+/// Loom has no clock: each timed wait may run out at any moment.
 fn writer_gathering(
     handoff: Arc<Handoff<Request>>,
     committed: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<(usize, u64)>>>,
     gather: Option<Gather>,
+    chunk: usize,
 ) {
     let mut oracle = CommitOracle::new(0);
-    while let Some(group) = handoff.next_group_gathering(2, gather) {
-        assert!(!group.is_empty(), "the writer was handed an empty group");
-        let numbered: Vec<(Request, u64)> = group
-            .into_iter()
-            .map(|request| {
+    while let Some((first, mut gathering)) = handoff.start_group(2, gather, chunk) {
+        assert!(!first.is_empty(), "the writer was handed an empty group");
+        let mut numbered: Vec<(Request, u64)> = Vec::new();
+        let mut taken = first;
+        while !taken.is_empty() {
+            for request in taken {
                 let number = oracle.assign(0).unwrap();
-                (request, number)
-            })
-            .collect();
+                numbered.push((request, number));
+            }
+            taken = handoff.more(&mut gathering);
+        }
+        assert!(numbered.len() <= 2, "a group exceeded its maximum");
         let top = numbered.last().map(|(_, n)| *n).unwrap();
         // The atomic commit of the whole group.
         committed.store(top, Ordering::SeqCst);
@@ -137,13 +146,13 @@ fn check_numbers(outcomes: &[Vec<Outcome>]) {
 /// gathers as `gather` says; the store closes once both producers are done.
 /// Every request is answered once, numbers are contiguous and strictly
 /// increasing in commit order, and nothing is acknowledged before commit.
-fn two_producers_then_close(gather: Option<Gather>, second: usize) {
+fn two_producers_then_close(gather: Option<Gather>, chunk: usize, second: usize) {
     let handoff = Arc::new(Handoff::new());
     let committed = Arc::new(AtomicU64::new(0));
     let log = Arc::new(Mutex::new(Vec::new()));
     let writer_thread = {
         let (handoff, committed, log) = (handoff.clone(), committed.clone(), log.clone());
-        thread::spawn(move || writer_gathering(handoff, committed, log, gather))
+        thread::spawn(move || writer_gathering(handoff, committed, log, gather, chunk))
     };
     let second_thread = {
         let handoff = handoff.clone();
@@ -172,24 +181,33 @@ fn two_producers_then_close(gather: Option<Gather>, second: usize) {
 fn every_request_is_acknowledged_once_in_commit_order() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
-    builder.check(|| two_producers_then_close(None, 2));
+    builder.check(|| two_producers_then_close(None, 1, 2));
+}
+
+/// The gather of the loom models: loom has no clock, so each timed wait
+/// may run out at any moment; the long periods only keep real time out of
+/// the model.
+fn gather_three() -> Gather {
+    let long = std::time::Duration::from_secs(3600);
+    Gather {
+        want: 3,
+        quiet: long,
+        limit: long,
+    }
 }
 
 #[test]
 fn a_gathering_writer_acknowledges_every_request_once_and_loses_none_on_close() {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(2);
-    builder.check(|| {
-        // Loom has no clock: each timed wait may run out at any moment, so
-        // the long periods only keep real time out of the model.
-        let long = std::time::Duration::from_secs(3600);
-        let gather = Gather {
-            want: 3,
-            quiet: long,
-            limit: long,
-        };
-        two_producers_then_close(Some(gather), 1);
-    });
+    builder.check(|| two_producers_then_close(Some(gather_three()), usize::MAX, 1));
+}
+
+#[test]
+fn a_writer_taking_arrivals_while_it_prepares_acknowledges_each_once_and_loses_none() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(|| two_producers_then_close(Some(gather_three()), 1, 1));
 }
 
 #[test]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use seq_storage::{
     Capabilities, Durability, KeyRange, MemoryStorage, ScanIter, ScanOptions, Storage, WriteBatch,
 };
-use seq_stream::{Error, Store, StoreOptions};
+use seq_stream::{Error, Record, Store, StoreOptions};
 
 /// Counts synced writes; each sync takes `sync_delay` (a stand-in for fsync)
 /// and, while `gate` is closed, blocks.
@@ -25,6 +25,8 @@ struct SlowStorage {
     syncs: AtomicU64,
     sync_delay: Duration,
     gated: AtomicBool,
+    /// Microseconds each `get` takes (a cold read).
+    get_delay_us: AtomicU64,
     gate: Mutex<bool>,
     opened: Condvar,
     blocked: AtomicBool,
@@ -56,6 +58,9 @@ impl Storage for SlowStorage {
     }
 
     fn get(&self, key: &[u8]) -> seq_storage::Result<Option<Bytes>> {
+        std::thread::sleep(Duration::from_micros(
+            self.get_delay_us.load(Ordering::SeqCst),
+        ));
         self.inner.get(key)
     }
 
@@ -129,6 +134,52 @@ async fn should_group_concurrent_writers_into_fewer_syncs() {
         "{writes} writes in {syncs} syncs ({:.1} per sync)",
         writes as f64 / syncs as f64
     );
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_arriving_while_the_writer_prepares_a_group_joins_it() {
+    let storage = Arc::new(SlowStorage::new(Duration::from_millis(2)));
+    let store = Store::open_arc(storage.clone(), StoreOptions::default()).unwrap();
+    let produce = |segment: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .produce("s", segment, vec![Record::new("x")], Default::default())
+                .await
+        })
+    };
+    // Teach the writer's pacing that callers come in numbers: a group of
+    // one with two queued behind it, then a group of those two.
+    store
+        .produce("s", "warm", vec![Record::new("x")], Default::default())
+        .await
+        .unwrap();
+    storage.close_gate();
+    let first = produce("w1");
+    while !storage.blocked.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (second, third) = (produce("w2"), produce("w3"));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    storage.open_gate();
+    for task in [first, second, third] {
+        task.await.unwrap().unwrap();
+    }
+
+    // A new segment's status is a cold read: preparing `a` takes 100 ms,
+    // long past any gathering wait. `b` arrives meanwhile and shares its
+    // sync instead of waiting for a commit of its own.
+    storage.get_delay_us.store(100_000, Ordering::SeqCst);
+    let before = storage.syncs.load(Ordering::SeqCst);
+    let a = produce("a");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let b = produce("b");
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert_eq!((a.last_sequence, b.last_sequence), (1, 1));
+    assert_eq!(storage.syncs.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(a.last_timestamp, b.last_timestamp, "one commit group");
+    storage.get_delay_us.store(0, Ordering::SeqCst);
     store.close().await.unwrap();
 }
 

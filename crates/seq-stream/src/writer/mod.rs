@@ -2,6 +2,13 @@
 //! at a time, gives each its commit number, lets it build its writes, commits
 //! the whole group as one atomic storage batch with at most one sync, and only
 //! then acknowledges each request, in order.
+//!
+//! In single-writer mode the writer prepares a group while it gathers it
+//! (see [`Pacing`]): it prepares the requests queued when it wakes, then
+//! takes those that arrived meanwhile, a chunk at a time, until the group
+//! is complete, so preparing overlaps the callers' way back. In
+//! multi-writer mode it gathers the whole group first, since reserving
+//! commit numbers needs the group's size.
 
 mod job;
 mod pacing;
@@ -20,12 +27,16 @@ use seq_storage::{Durability, Storage};
 use tokio::sync::watch;
 
 use crate::error::Error;
-use crate::handoff::Handoff;
+use crate::handoff::{Gathering, Handoff};
 use crate::meta;
 
 /// Commit numbers a multi-writer store reserves at a time (one
 /// compare-and-set on the oracle record per this many commits).
 pub(crate) const ORACLE_BLOCK: u64 = 4096;
+
+/// New arrivals that wake a writer preparing a group while it gathers: one
+/// wake-up per this many requests rather than one per request.
+const GATHER_CHUNK: usize = 8;
 
 /// The longest pause between two attempts at a group that lost a race.
 const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_millis(8);
@@ -81,8 +92,23 @@ impl Writer {
     /// Runs until the handoff is closed and drained.
     pub(crate) fn run(mut self) {
         let handoff = self.handoff.clone();
-        while let Some(group) = handoff.next_group_gathering(self.max_group, self.pacing.gather()) {
-            self.commit_group(group);
+        loop {
+            let gather = self.pacing.gather();
+            if self.multi {
+                // A reservation of commit numbers needs the group's size
+                // before anything is prepared: gather the whole group first.
+                let Some(group) = handoff.next_group_gathering(self.max_group, gather) else {
+                    break;
+                };
+                self.commit_group(group, None);
+            } else {
+                let Some((group, mut gathering)) =
+                    handoff.start_group(self.max_group, gather, GATHER_CHUNK)
+                else {
+                    break;
+                };
+                self.commit_group(group, Some(&mut gathering));
+            }
         }
         tracing::debug!("seq writer stopped");
     }
@@ -91,7 +117,14 @@ impl Writer {
     /// multi-writer mode a group that loses a race is prepared again from
     /// fresh reads after a short randomised pause (see [`backoff`]), for up
     /// to `conflict_patience`, or until the store closes.
-    pub(crate) fn commit_group(&mut self, group: Vec<Request>) {
+    ///
+    /// With `gathering` (single-writer mode), the requests that arrive while
+    /// the first ones are prepared join the group until it is complete.
+    pub(crate) fn commit_group(
+        &mut self,
+        group: Vec<Request>,
+        mut gathering: Option<&mut Gathering>,
+    ) {
         let mut group = if self.multi {
             refuse_caller_seqnums(group)
         } else {
@@ -100,7 +133,7 @@ impl Writer {
         let mut attempt = 1;
         let mut first_loss = None;
         loop {
-            match self.attempt(group) {
+            match self.attempt(group, gathering.take()) {
                 Attempt::Done(rest) if rest.is_empty() => return,
                 Attempt::Done(rest) => {
                     attempt = 1;
@@ -139,8 +172,8 @@ impl Writer {
         }
     }
 
-    /// One try at committing `group`.
-    fn attempt(&mut self, group: Vec<Request>) -> Attempt {
+    /// One try at committing `group`, and what `gathering` adds to it.
+    fn attempt(&mut self, group: Vec<Request>, mut gathering: Option<&mut Gathering>) -> Attempt {
         if let Some(reason) = &self.failed {
             let error = Error::closed(format!(
                 "an earlier storage failure left the store unwritable ({reason}); reopen it"
@@ -173,7 +206,19 @@ impl Writer {
         let mut deferred = Vec::new();
         let mut sync = false;
         let mut requests = group.into_iter();
-        while let Some(mut request) = requests.next() {
+        loop {
+            let Some(mut request) = requests.next() else {
+                // Everything taken is prepared: take what arrived meanwhile.
+                let more = match gathering.as_deref_mut() {
+                    Some(gathering) => self.handoff.more(gathering),
+                    None => Vec::new(),
+                };
+                if more.is_empty() {
+                    break;
+                }
+                requests = more.into_iter();
+                continue;
+            };
             let oracle_at_request = self.oracle;
             let commit = match self.oracle.assign(request.options.seqnum) {
                 Ok(commit) => commit,
