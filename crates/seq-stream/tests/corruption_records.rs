@@ -339,28 +339,22 @@ async fn should_refuse_to_open_a_store_with_corrupt_metadata() {
     Store::open(storage).unwrap().close().await.unwrap();
 }
 
-/// A store whose identity record names another on-disk format (format 1
-/// had one index key per entry) is refused at open, naming the format, and
-/// left as it was.
+/// A store whose identity record names a format this build cannot read
+/// (format 1 had one index key per entry; format 4 is from the future) is
+/// refused at open, naming the format, and left as it was.
 #[tokio::test]
 async fn should_refuse_to_open_a_store_of_another_format() {
     let storage = populated().await;
-    let key = Bytes::from(
-        seq_core::keys::KeyBuilder::new(keyspace::MET)
-            .str("store")
-            .build(),
-    );
+    let key = store_record_key();
     let current = storage.get(&key).unwrap().unwrap();
     let body = seq_core::frame::decode_expect(&current, 1).unwrap();
     assert_eq!(
         &body[16..],
-        2u32.to_be_bytes(),
-        "this build writes format 2"
+        3u32.to_be_bytes(),
+        "this build writes format 3"
     );
-    for format in [1u32, 3] {
-        let mut old = body[..16].to_vec();
-        old.extend_from_slice(&format.to_be_bytes());
-        let old = Bytes::from(seq_core::frame::encode(1, &old));
+    for format in [1u32, 4] {
+        let old = identity_with_format(body, format);
         put_raw(&storage, &key, old.clone());
         match Store::open(storage.clone()) {
             Err(Error::Corrupt { reason, .. }) => assert!(
@@ -373,4 +367,73 @@ async fn should_refuse_to_open_a_store_of_another_format() {
     }
     put_raw(&storage, &key, current);
     Store::open(storage).unwrap().close().await.unwrap();
+}
+
+/// A format-2 store (every status record exact, rewritten on every
+/// produce) opens, is marked format 3 by the open (so that a build that
+/// reads only format 2 refuses it from then on), and its exact status
+/// records stay right as it goes on: the first append turns one into a
+/// bound, which the newest entry completes.
+#[tokio::test]
+async fn should_open_a_format_2_store_mark_it_format_3_and_keep_its_statuses_right() {
+    let storage = populated().await;
+    let key = store_record_key();
+    let current = storage.get(&key).unwrap().unwrap();
+    let body = seq_core::frame::decode_expect(&current, 1)
+        .unwrap()
+        .to_vec();
+    put_raw(&storage, &key, identity_with_format(&body, 2));
+    // Format 2 wrote status records as version 1 (exact).
+    let inv = Bytes::from(
+        seq_core::keys::KeyBuilder::new(keyspace::INV)
+            .str("s")
+            .str("g")
+            .build(),
+    );
+    let stored = storage.get(&inv).unwrap().unwrap();
+    let status_body = seq_core::frame::decode(&stored).unwrap().1.to_vec();
+    put_raw(
+        &storage,
+        &inv,
+        Bytes::from(seq_core::frame::encode(1, &status_body)),
+    );
+
+    let store = Store::open(storage.clone()).unwrap();
+    assert_eq!(storage.get(&key).unwrap(), Some(current));
+    assert_eq!(store.status("s", "g").await.unwrap().last_sequence, 2);
+    store
+        .produce("s", "g", vec![Record::new("c")], ProduceOptions::default())
+        .await
+        .unwrap();
+    let rewritten = storage.get(&inv).unwrap().unwrap();
+    assert_eq!(
+        seq_core::frame::decode(&rewritten).unwrap().0,
+        2,
+        "now a bound"
+    );
+    store
+        .produce("s", "g", vec![Record::new("d")], ProduceOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.status("s", "g").await.unwrap().last_sequence, 4);
+    store.close().await.unwrap();
+    let reopened = Store::open(storage).unwrap();
+    let status = reopened.status("s", "g").await.unwrap();
+    assert_eq!((status.first_sequence, status.last_sequence), (1, 4));
+    reopened.close().await.unwrap();
+}
+
+fn store_record_key() -> Bytes {
+    Bytes::from(
+        seq_core::keys::KeyBuilder::new(keyspace::MET)
+            .str("store")
+            .build(),
+    )
+}
+
+/// The identity record `body` (UUID, format) with `format` instead.
+fn identity_with_format(body: &[u8], format: u32) -> Bytes {
+    let mut record = body[..16].to_vec();
+    record.extend_from_slice(&format.to_be_bytes());
+    Bytes::from(seq_core::frame::encode(1, &record))
 }

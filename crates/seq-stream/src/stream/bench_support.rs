@@ -20,12 +20,11 @@ pub use seq_storage::baseline::Measurement;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
     /// Each producer to a segment of its own (`p0`, `p1`, …): a commit
-    /// group writes as many segments (entries and statuses) as it has
-    /// producers.
+    /// group appends to as many segments as it has producers.
     SegmentEach,
     /// Every producer to segment `p0`, each record taking the next
     /// sequence: many clients appending to one log, so a commit group's
-    /// entries are adjacent and it rewrites one status.
+    /// entries are adjacent.
     OneSegment,
 }
 

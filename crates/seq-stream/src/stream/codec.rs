@@ -7,7 +7,11 @@
 //!   space, segment and sequence live in the key; the TRX id is the store's
 //!   UUID (stores never share data).
 //! * Status (`INV`), version 1: `first u64 | last u64 | first_ts u64 |
-//!   last_ts u64 | commit u64 | idem_floor u64`.
+//!   last_ts u64 | commit u64 | idem_floor u64`, exact. Version 2, the same
+//!   body, is a *bound*: `last`, `last_ts` and `commit` are as of the
+//!   record's write, and the segment's newest entry, when it is newer,
+//!   decides them (see [`Tail`]). Version 128 is the writer's exact view of
+//!   a status, held in memory only and never stored.
 //! * Idempotency lookup (`IDM` "k"), version 1: `seq u64`.
 //! * Idempotency log (`IDM` "s"), version 1: the key's UTF-8 bytes.
 
@@ -22,6 +26,8 @@ use crate::error::{Error, Result};
 
 const ENTRY_VERSION: u8 = 1;
 const STATUS_VERSION: u8 = 1;
+const STATUS_BOUND_VERSION: u8 = 2;
+const STATUS_VIEW_VERSION: u8 = 128;
 const IDM_VERSION: u8 = 1;
 
 /// Size of an entry's fixed header: version, timestamp, commit.
@@ -293,8 +299,25 @@ impl StoredStatus {
     }
 }
 
-/// Encodes a status value.
+/// Encodes a status value whose fields are exact.
 pub(crate) fn encode_status(status: &StoredStatus) -> Vec<u8> {
+    encode_status_as(status, Tail::Exact)
+}
+
+/// Encodes a status value whose tail fields (`last`, `last_ts`, `commit`)
+/// later appends will not rewrite: readers complete them from the
+/// segment's newest entry.
+pub(crate) fn encode_status_bound(status: &StoredStatus) -> Vec<u8> {
+    encode_status_as(status, Tail::Bound)
+}
+
+/// Encodes the writer's exact view of a status whose stored record is a
+/// bound (never stored itself).
+pub(crate) fn encode_status_view(status: &StoredStatus) -> Vec<u8> {
+    encode_status_as(status, Tail::View)
+}
+
+fn encode_status_as(status: &StoredStatus, tail: Tail) -> Vec<u8> {
     let mut body = Vec::with_capacity(48);
     for word in [
         status.first,
@@ -306,12 +329,59 @@ pub(crate) fn encode_status(status: &StoredStatus) -> Vec<u8> {
     ] {
         body.extend_from_slice(&word.to_be_bytes());
     }
-    frame::encode(STATUS_VERSION, &body)
+    let version = match tail {
+        Tail::Exact => STATUS_VERSION,
+        Tail::Bound => STATUS_BOUND_VERSION,
+        Tail::View => STATUS_VIEW_VERSION,
+    };
+    frame::encode(version, &body)
 }
 
-/// Decodes a status value stored at `key`.
+/// What a stored status says about its segment's tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// `last`, `last_ts` and `commit` are exact.
+    Exact,
+    /// They are a lower bound: appends after the record's write did not
+    /// rewrite it, and the segment's newest entry decides them when it is
+    /// newer (a single-writer store rewrites a status only when its first
+    /// sequence, first timestamp or idempotency floor moves).
+    Bound,
+    /// The writer's exact view of a segment whose stored record is a
+    /// bound: held in its group's writes and read cache, never stored.
+    View,
+}
+
+/// Decodes a status value stored at `key`, either kind: callers that need
+/// the tail fields exact use [`decode_status_record`] (or
+/// [`super::read::read_status`]).
 pub(crate) fn decode_status(key: &[u8], value: &[u8]) -> Result<StoredStatus> {
-    let body = frame::decode_expect(value, STATUS_VERSION).map_err(|e| Error::decode(key, e))?;
+    Ok(decode_status_record(key, value)?.0)
+}
+
+/// The tail fields of an entry value (its timestamp and commit number),
+/// checking the frame.
+pub(crate) fn entry_stamp(key: &[u8], value: &[u8]) -> Result<(u64, u64)> {
+    let body = frame::decode_expect(value, ENTRY_VERSION).map_err(|e| Error::decode(key, e))?;
+    let mut reader = Body { key, rest: body };
+    Ok((reader.u64()?, reader.u64()?))
+}
+
+/// Decodes a status value stored at `key`, and whether its tail fields are
+/// exact.
+pub(crate) fn decode_status_record(key: &[u8], value: &[u8]) -> Result<(StoredStatus, Tail)> {
+    let (version, body) = frame::decode(value).map_err(|e| Error::decode(key, e))?;
+    let tail = match version {
+        STATUS_VERSION => Tail::Exact,
+        STATUS_BOUND_VERSION => Tail::Bound,
+        STATUS_VIEW_VERSION => Tail::View,
+        other => {
+            return Err(Error::corrupt_at(
+                key,
+                format!("status record version {other} is not supported"),
+            ));
+        }
+    };
     if body.len() != 48 {
         return Err(Error::corrupt_at(
             key,
@@ -336,7 +406,7 @@ pub(crate) fn decode_status(key: &[u8], value: &[u8]) -> Result<StoredStatus> {
             ),
         ));
     }
-    Ok(status)
+    Ok((status, tail))
 }
 
 /// Encodes an idempotency lookup value.
@@ -474,6 +544,23 @@ mod tests {
             ..status
         };
         assert!(decode_status(b"k", &encode_status(&bad)).is_err());
+        assert_eq!(
+            decode_status_record(b"k", &encode_status_bound(&status)).unwrap(),
+            (status, Tail::Bound)
+        );
+        assert_eq!(
+            decode_status_record(b"k", &encode_status(&status)).unwrap(),
+            (status, Tail::Exact)
+        );
+        assert_eq!(
+            decode_status_record(b"k", &encode_status_view(&status)).unwrap(),
+            (status, Tail::View)
+        );
+        let unknown = frame::encode(3, &encode_status(&status)[1..49]);
+        assert!(matches!(
+            decode_status_record(b"k", &unknown),
+            Err(Error::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Streamkit model, Store > Space > Segment > Entry).
 //!
 //! * [`produce`] — appends through the single writer (DAT entries, a run in
-//!   the group's IDX index record, INV status and IDM idempotency records in
-//!   the request's batch).
+//!   the group's IDX index record, IDM idempotency records and, when it
+//!   changes more than the tail, the INV status in the request's batch).
+//! * [`status_record`] — how a segment's status is stored, read and
+//!   completed from its newest entry.
 //! * [`consume`] — paged, follow-capable reads of a segment, a space (merged
 //!   through the IDX index) or several spaces (a k-way merge).
 //! * [`status`] — peek, status, listings and lag counting.
@@ -35,6 +37,7 @@ pub(crate) mod produce;
 pub(crate) mod read;
 pub(crate) mod retention;
 pub(crate) mod status;
+pub(crate) mod status_record;
 pub(crate) mod subscribe;
 pub(crate) mod types;
 

@@ -11,6 +11,7 @@ use super::codec::{self, StoredStatus};
 use super::idempotency::{self, Slot};
 use super::index;
 use super::keys;
+use super::status_record;
 use super::types::{ProduceOptions, ProduceReceipt, Record, SegmentStatus};
 use crate::error::{Error, Result};
 use crate::lease::Fence;
@@ -190,11 +191,7 @@ fn append(
     if let Some(fence) = fence {
         crate::lease::check_fence(tx, fence)?;
     }
-    let inv_key = keys::inv(space, segment);
-    let mut status = match tx.get(&inv_key)? {
-        Some(value) => codec::decode_status(&inv_key, &value)?,
-        None => StoredStatus::new(),
-    };
+    let status_record::Loaded { mut status, stored } = status_record::load(tx, space, segment)?;
     let slots = idempotency::resolve(tx, space, segment, &status, records)?;
     let appended = slots.iter().filter(|slot| **slot == Slot::New).count();
     let mut sequences = vec![0u64; records.len()];
@@ -253,8 +250,12 @@ fn append(
     }
     status.last_ts = ts;
     status.commit = tx.commit;
+    let floor = status.idem_floor;
     idempotency::slide(tx, space, segment, &mut status)?;
-    tx.put(inv_key, codec::encode_status(&status));
+    // The newest entry tells the rest: the record is rewritten only for
+    // what it cannot.
+    let changed = was_empty || status.idem_floor != floor;
+    status_record::save(tx, space, segment, &status, stored, changed);
     shared.record(space, tx.timestamp, ts);
     shared.publish(tx.commit, space, segment);
     Ok((status, sequences, appended))
@@ -279,13 +280,24 @@ fn shared_space_timestamp(tx: &mut GroupTx<'_>, space: &str) -> Result<u64> {
     Ok(ts)
 }
 
-/// The largest timestamp any segment of `space` has stored.
+/// The largest timestamp any segment of `space` has stored (committed
+/// data: the callers ask before this group touched the space).
 fn load_space_max(tx: &GroupTx<'_>, space: &str) -> Result<u64> {
     let prefix = KeyBuilder::new(keyspace::INV).str(space).build();
     let mut max = 0;
+    let mut bounds = Vec::new();
     for item in tx.scan_committed(KeyRange::prefix(prefix), ScanOptions::forward())? {
         let (key, value) = item?;
-        max = max.max(codec::decode_status(&key, &value)?.last_ts);
+        let (status, tail) = codec::decode_status_record(&key, &value)?;
+        if tail == codec::Tail::Exact {
+            max = max.max(status.last_ts);
+        } else {
+            bounds.push((keys::parse_inv(&key)?.1, status));
+        }
+    }
+    for (segment, mut status) in bounds {
+        status_record::complete_committed(tx, space, &segment, &mut status)?;
+        max = max.max(status.last_ts);
     }
     Ok(max)
 }

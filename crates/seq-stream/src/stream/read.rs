@@ -68,17 +68,14 @@ pub(crate) struct RawEntry {
     pub(crate) value: Bytes,
 }
 
-/// Reads a segment's stored status (the never-written status when absent).
+/// Reads a segment's status (the never-written status when it has none);
+/// see [`super::status_record::read`].
 pub(crate) fn read_status(
     storage: &dyn Storage,
     space: &str,
     segment: &str,
 ) -> Result<StoredStatus> {
-    let key = keys::inv(space, segment);
-    match storage.get(&key)? {
-        Some(value) => codec::decode_status(&key, &value),
-        None => Ok(StoredStatus::new()),
-    }
+    super::status_record::read(storage, space, segment)
 }
 
 /// One page of a segment or a space, in the order the stream yields it.

@@ -19,6 +19,7 @@ use super::codec::{self, StoredStatus};
 use super::idempotency;
 use super::index;
 use super::keys;
+use super::status_record;
 use super::types::{Trim, TrimReport};
 use crate::error::{Error, Result};
 use crate::options::WriteOptions;
@@ -105,11 +106,10 @@ fn trim_chunk(
     trim: Trim,
     chunk: u64,
 ) -> Result<(StoredStatus, u64, bool)> {
-    let inv_key = keys::inv(space, segment);
-    let Some(value) = tx.get(&inv_key)? else {
-        return Ok((StoredStatus::new(), 0, false));
-    };
-    let mut status = codec::decode_status(&inv_key, &value)?;
+    let status_record::Loaded { mut status, stored } = status_record::load(tx, space, segment)?;
+    if stored == status_record::Stored::Absent {
+        return Ok((status, 0, false));
+    }
     let end_of_all = status.last.saturating_add(1);
     let target = match trim {
         Trim::BeforeSequence(n) => n,
@@ -147,7 +147,7 @@ fn trim_chunk(
         0
     };
     status.commit = tx.commit;
-    tx.put(inv_key, codec::encode_status(&status));
+    status_record::save(tx, space, segment, &status, stored, true);
     index::collect_garbage(tx, space, INDEX_GARBAGE_RECORDS)?;
     shared.publish(tx.commit, space, segment);
     Ok((status, end - first, end < target))

@@ -10,6 +10,7 @@ use super::codec;
 use super::index;
 use super::keys;
 use super::read::{self, blocking};
+use super::status_record;
 use super::types::{Entry, SegmentStatus, Trx};
 use crate::error::Result;
 use crate::store::Store;
@@ -189,7 +190,7 @@ pub(crate) fn list_statuses(
     for item in storage.scan(KeyRange::prefix(prefix), ScanOptions::forward())? {
         let (key, value) = item?;
         let (space, segment) = keys::parse_inv(&key)?;
-        let stored = codec::decode_status(&key, &value)?;
+        let stored = status_record::settle(storage, &space, &segment, &key, value)?;
         out.push(stored.public(&space, &segment));
     }
     Ok(out)

@@ -53,6 +53,19 @@ impl Overlay {
         self.points.insert(key, Some(value));
     }
 
+    /// Writes `stored` to storage while reads through this overlay (and,
+    /// once committed, the read cache) see `view`.
+    fn put_seen_as(&mut self, key: Bytes, stored: Bytes, view: Bytes) {
+        self.batch.put(key.clone(), stored);
+        self.points.insert(key, Some(view));
+    }
+
+    /// Changes what reads through this overlay (and, once committed, the
+    /// read cache) see at `key`, writing nothing to storage.
+    fn see_as(&mut self, key: Bytes, view: Bytes) {
+        self.points.insert(key, Some(view));
+    }
+
     fn put_leased(&mut self, key: Bytes, value: Bytes, lease: LeaseId) {
         self.batch.put_leased(key.clone(), value.clone(), lease);
         self.points.insert(key, Some(value));
@@ -380,6 +393,28 @@ impl<'a> GroupTx<'a> {
     /// Sets `key`.
     pub(crate) fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) {
         self.own.put(key.into(), value.into());
+    }
+
+    /// Writes `stored` at `key`, while this group's later reads and the
+    /// writer's read cache see `view` instead: for a record whose stored
+    /// form is a bound the writer knows more precisely (a segment's
+    /// status, see [`crate::stream::status_record`]). Single-writer mode
+    /// only: in multi-writer mode other writers read the stored form.
+    pub(crate) fn put_seen_as(
+        &mut self,
+        key: impl Into<Bytes>,
+        stored: impl Into<Bytes>,
+        view: impl Into<Bytes>,
+    ) {
+        debug_assert!(!self.pin_reads, "a view the other writers cannot see");
+        self.own.put_seen_as(key.into(), stored.into(), view.into());
+    }
+
+    /// Like [`GroupTx::put_seen_as`], writing nothing to storage: only the
+    /// writer's view of `key` changes.
+    pub(crate) fn see_as(&mut self, key: impl Into<Bytes>, view: impl Into<Bytes>) {
+        debug_assert!(!self.pin_reads, "a view the other writers cannot see");
+        self.own.see_as(key.into(), view.into());
     }
 
     /// Sets `key` on backend lease `lease` (see [`seq_storage::Leases`]);
