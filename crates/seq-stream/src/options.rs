@@ -65,7 +65,8 @@ pub struct StoreOptions {
     /// of that. With many callers that each await their acknowledgement
     /// before sending again, it lets a group hold nearly all of them instead
     /// of half (PostgreSQL's `commit_delay`, MySQL's
-    /// `binlog_group_commit_sync_delay`).
+    /// `binlog_group_commit_sync_delay`). A single-writer store prepares the
+    /// requests it has while it waits, so the wait costs little writer time.
     pub group_wait: std::time::Duration,
     /// Name of this node, recorded in every entry's TRX. Default: the host
     /// name from `HOSTNAME`, or `"local"`.
