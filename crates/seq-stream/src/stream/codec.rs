@@ -354,7 +354,7 @@ pub(crate) enum Tail {
 
 /// Decodes a status value stored at `key`, either kind: callers that need
 /// the tail fields exact use [`decode_status_record`] (or
-/// [`super::read::read_status`]).
+/// [`super::status_record::read`]).
 pub(crate) fn decode_status(key: &[u8], value: &[u8]) -> Result<StoredStatus> {
     Ok(decode_status_record(key, value)?.0)
 }

@@ -16,7 +16,7 @@ use seq_core::SpaceOffset;
 use seq_storage::{KeyRange, ScanOptions, Storage};
 use tokio::task::JoinHandle;
 
-use super::codec::{self, StoredStatus};
+use super::codec;
 use super::index;
 use super::keys;
 use crate::error::{Error, Result};
@@ -66,16 +66,6 @@ pub(crate) struct RawEntry {
     pub(crate) timestamp: u64,
     /// The stored value.
     pub(crate) value: Bytes,
-}
-
-/// Reads a segment's status (the never-written status when it has none);
-/// see [`super::status_record::read`].
-pub(crate) fn read_status(
-    storage: &dyn Storage,
-    space: &str,
-    segment: &str,
-) -> Result<StoredStatus> {
-    super::status_record::read(storage, space, segment)
 }
 
 /// One page of a segment or a space, in the order the stream yields it.

@@ -9,7 +9,7 @@ use seq_storage::{KeyRange, ScanOptions};
 use super::codec;
 use super::index;
 use super::keys;
-use super::read::{self, blocking};
+use super::read::blocking;
 use super::status_record;
 use super::types::{Entry, SegmentStatus, Trx};
 use crate::error::Result;
@@ -74,7 +74,7 @@ impl Store {
         let storage = self.storage().clone();
         let (space, segment) = (space.to_owned(), segment.to_owned());
         blocking(move || {
-            Ok(read::read_status(&*storage, &space, &segment)?.public(&space, &segment))
+            Ok(status_record::read(&*storage, &space, &segment)?.public(&space, &segment))
         })
         .await
     }

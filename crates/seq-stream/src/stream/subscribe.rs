@@ -16,8 +16,9 @@ use std::collections::{HashMap, VecDeque};
 use tokio::sync::{broadcast, watch};
 
 use super::Change;
-use super::read::{self, blocking};
+use super::read::blocking;
 use super::status::list_statuses;
+use super::status_record;
 use super::types::SegmentStatus;
 use crate::error::Result;
 use crate::store::Store;
@@ -114,7 +115,7 @@ impl Filter {
     fn read(&self, storage: &dyn seq_storage::Storage) -> Result<Vec<SegmentStatus>> {
         match (&self.space, &self.segment) {
             (Some(space), Some(segment)) => {
-                let stored = read::read_status(storage, space, segment)?;
+                let stored = status_record::read(storage, space, segment)?;
                 Ok(vec![stored.public(space, segment)])
             }
             (space, _) => list_statuses(storage, space.as_deref()),
@@ -185,12 +186,11 @@ impl Subscription {
                     }
                     let storage = self.store.storage().clone();
                     let (space, segment) = (change.space.to_string(), change.segment.to_string());
-                    let status =
-                        blocking(move || {
-                            Ok(read::read_status(&*storage, &space, &segment)?
-                                .public(&space, &segment))
-                        })
-                        .await?;
+                    let status = blocking(move || {
+                        Ok(status_record::read(&*storage, &space, &segment)?
+                            .public(&space, &segment))
+                    })
+                    .await?;
                     if self.remember(&status) {
                         return Ok(Some(status));
                     }
