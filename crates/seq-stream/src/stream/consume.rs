@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use super::codec::{EntryDecoder, Parsed};
 use super::keys;
 use super::read::{self, IndexPage, Page, RawEntry};
+use super::read_ahead::{Pages, ReadAhead};
 use super::types::{DEFAULT_PAGE_SIZE, Entry, MultiQuery, PAGE_BYTES, SegmentQuery, SpaceQuery};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -145,7 +146,10 @@ impl Store {
 /// A segment or space stream reads the next page while its caller works
 /// through the current one, so it holds at most two pages: the one being
 /// yielded and the one being read (a space stream also reads the next
-/// page's index positions, 24 bytes each, alongside). A multi-space stream
+/// page's index positions, 24 bytes each, alongside). A segment stream
+/// whose caller is faster than storage waits for its pages; its reader then
+/// hands each page over and reads the next on the same thread, without
+/// handing back to the stream in between (see `read_ahead`). A multi-space stream
 /// ([`Store::consume`]) holds at most one page per space. Entries are
 /// decoded, and their checksums checked, as they are yielded: on the
 /// caller's side of the read-ahead, so decoding overlaps with reading.
@@ -201,46 +205,18 @@ fn page_size(requested: usize) -> usize {
     }
 }
 
-/// A page read running on the blocking pool (or one known without a read).
-struct Ahead {
-    read: PageRead,
-    /// Entries the stream held when the read started (they may still be
-    /// held when its page arrives).
-    held: usize,
-}
-
-enum PageRead {
-    Running(JoinHandle<Result<Page>>),
-    Ready(Page),
-}
-
-/// Starts reading a page. `held` is what the stream holds meanwhile.
-fn start<F>(read: F, held: usize) -> Ahead
-where
-    F: FnOnce() -> Result<Page> + Send + 'static,
-{
-    Ahead {
-        read: PageRead::Running(read::spawn(read)),
-        held,
-    }
-}
-
-/// Waits for the read in `slot`. Cancel-safe: dropping the future leaves
-/// the read in `slot`, where the next call finds it. Returns the page and
-/// the most entries held while it was read.
-async fn finish_read(slot: &mut Option<Ahead>) -> Result<(Page, usize)> {
+/// Waits for the next page of the reads in `slot` (cancel-safe, see
+/// [`ReadAhead::next`]) and empties the slot once they are done. Returns
+/// the page and the most entries held while it was read.
+async fn finish_read(slot: &mut Option<ReadAhead>) -> Result<(Page, usize)> {
     let Some(ahead) = slot else {
         return Ok((Page::default(), 0));
     };
-    let held = ahead.held;
-    let result = match &mut ahead.read {
-        PageRead::Running(handle) => read::join(handle).await,
-        PageRead::Ready(page) => Ok(std::mem::take(page)),
-    };
-    *slot = None;
-    let page = result?;
-    let held = held + page.entries.len();
-    Ok((page, held))
+    let result = ahead.next().await;
+    if ahead.is_idle() {
+        *slot = None;
+    }
+    result
 }
 
 /// The size of the next page: starts at [`FIRST_PAGE`], doubles after each
@@ -274,30 +250,69 @@ struct SegmentCursor {
     min_ts: u64,
     max_ts: u64,
     size: PageSize,
-    ahead: Option<Ahead>,
+    ahead: Option<ReadAhead>,
 }
 
 impl SegmentCursor {
-    /// Starts reading the next page of at most `count` entries.
+    /// Starts reading from the next sequence, `count` entries at most in
+    /// all; the reads go on while the stream waits (see [`ReadAhead`]).
     fn start(&mut self, store: &Store, count: usize, held: usize) {
-        let storage = Arc::downgrade(store.storage());
-        let (space, segment) = (self.space.clone(), self.segment.clone());
-        let (from, to) = (self.next, self.max_seq);
-        let count = count.clamp(1, self.size.next);
-        self.ahead = Some(start(
-            move || {
-                read::segment_page(
-                    &*upgrade(&storage)?,
-                    &space,
-                    &segment,
-                    from,
-                    to,
-                    count,
-                    PAGE_BYTES,
-                )
-            },
-            held,
-        ));
+        let pages = SegmentPages {
+            storage: Arc::downgrade(store.storage()),
+            space: self.space.clone(),
+            segment: self.segment.clone(),
+            from: self.next,
+            to: self.max_seq,
+            max_ts: self.max_ts,
+            wanted: count,
+            size: self.size,
+        };
+        self.ahead = Some(ReadAhead::start(pages, held));
+    }
+}
+
+/// The pages of a segment from a sequence on, as a [`ReadAhead`] reads
+/// them: it moves as the stream's [`SegmentCursor`] does, and stops where
+/// the stream would end (the last sequence or timestamp wanted, the
+/// entries wanted, the end of the segment).
+struct SegmentPages {
+    storage: Weak<dyn Storage>,
+    space: Arc<str>,
+    segment: Arc<str>,
+    from: u64,
+    to: u64,
+    max_ts: u64,
+    /// Entries still wanted.
+    wanted: usize,
+    size: PageSize,
+}
+
+impl Pages for SegmentPages {
+    fn read(&mut self) -> Result<Page> {
+        read::segment_page(
+            &*upgrade(&self.storage)?,
+            &self.space,
+            &self.segment,
+            self.from,
+            self.to,
+            self.wanted.clamp(1, self.size.next),
+            PAGE_BYTES,
+        )
+    }
+
+    fn advance(&mut self, page: &Page) -> bool {
+        let Some(last) = page.entries.last() else {
+            return false;
+        };
+        // Timestamps never decrease within a segment: past `max_ts` the
+        // stream ends.
+        if page.exhausted || last.timestamp > self.max_ts {
+            return false;
+        }
+        self.from = last.sequence.saturating_add(1);
+        self.wanted = self.wanted.saturating_sub(page.entries.len());
+        self.size.grow();
+        self.from <= self.to && self.wanted > 0
     }
 }
 
@@ -321,7 +336,7 @@ struct SpaceCursor {
     /// The index page being read.
     index: Option<JoinHandle<Result<IndexPage>>>,
     /// The entries being read.
-    ahead: Option<Ahead>,
+    ahead: Option<ReadAhead>,
 }
 
 impl SpaceCursor {
@@ -354,7 +369,7 @@ impl SpaceCursor {
         let storage = Arc::downgrade(store.storage());
         let space = self.space.clone();
         let after = self.after.clone();
-        self.ahead = Some(start(
+        self.ahead = Some(ReadAhead::once(
             move || read::space_page(&*upgrade(&storage)?, &space, after.as_ref(), count),
             0,
         ));
@@ -396,15 +411,12 @@ impl SpaceCursor {
                 exhausted: index.exhausted,
                 ..Page::default()
             };
-            self.ahead = Some(Ahead {
-                read: PageRead::Ready(page),
-                held,
-            });
+            self.ahead = Some(ReadAhead::ready(page, held));
             return;
         }
         let storage = Arc::downgrade(store.storage());
         let space = self.space.clone();
-        self.ahead = Some(start(
+        self.ahead = Some(ReadAhead::once(
             move || read::data_page(&*upgrade(&storage)?, &space, index),
             held,
         ));
@@ -767,7 +779,11 @@ impl EntryStream {
         let held = self.buffer.len();
         if !exhausted && !self.done && wanted > 0 {
             match &mut self.source {
-                Source::Segment(cursor) if cursor.next <= cursor.max_seq => {
+                // A run of reads still going on reads the next page already
+                // (its change counter mark is the one from its start).
+                Source::Segment(cursor)
+                    if cursor.next <= cursor.max_seq && cursor.ahead.is_none() =>
+                {
                     self.commits.borrow_and_update();
                     cursor.start(&self.store, wanted, held);
                 }

@@ -8,6 +8,8 @@
 //!   completed from its newest entry.
 //! * [`consume`] — paged, follow-capable reads of a segment, a space (merged
 //!   through the IDX index) or several spaces (a k-way merge).
+//! * [`read_ahead`] — the page reads behind a consume, which go on while
+//!   their stream waits.
 //! * [`status`] — peek, status, listings and lag counting.
 //! * [`subscribe`] — status snapshots followed by live updates.
 //! * [`index`] — the space-time index: one record of runs per commit group
@@ -35,6 +37,7 @@ pub(crate) mod index;
 pub(crate) mod keys;
 pub(crate) mod produce;
 pub(crate) mod read;
+pub(crate) mod read_ahead;
 pub(crate) mod retention;
 pub(crate) mod status;
 pub(crate) mod status_record;
