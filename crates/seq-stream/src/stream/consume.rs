@@ -21,11 +21,10 @@ use std::sync::{Arc, Weak};
 use seq_core::SpaceOffset;
 use seq_storage::Storage;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::codec::{EntryDecoder, Parsed};
 use super::keys;
-use super::read::{self, IndexPage, Page, RawEntry};
+use super::read::{self, Page, RawEntry};
 use super::read_ahead::{Pages, ReadAhead};
 use super::types::{DEFAULT_PAGE_SIZE, Entry, MultiQuery, PAGE_BYTES, SegmentQuery, SpaceQuery};
 use crate::error::{Error, Result};
@@ -114,7 +113,7 @@ impl Store {
             let cursor = SpaceCursor::new(&space, offset.clone(), size);
             lanes.push(Lane {
                 yielded: offset,
-                decoder: EntryDecoder::new(self.id(), cursor.space.clone()),
+                decoder: EntryDecoder::new(self.id(), cursor.space().clone()),
                 cursor,
                 buffer: Buffer::default(),
                 dry_at: None,
@@ -145,11 +144,11 @@ impl Store {
 ///
 /// A segment or space stream reads the next page while its caller works
 /// through the current one, so it holds at most two pages: the one being
-/// yielded and the one being read (a space stream also reads the next
-/// page's index positions, 24 bytes each, alongside). A segment stream
-/// whose caller is faster than storage waits for its pages; its reader then
-/// hands each page over and reads the next on the same thread, without
-/// handing back to the stream in between (see `read_ahead`). A multi-space stream
+/// yielded and the one being read (a space page is read as its index
+/// positions, 24 bytes each, then its entries). A stream whose caller is
+/// faster than storage waits for its pages; its reader then hands each page
+/// over and reads the next on the same thread, without handing back to the
+/// stream in between (see `read_ahead`). A multi-space stream
 /// ([`Store::consume`]) holds at most one page per space. Entries are
 /// decoded, and their checksums checked, as they are yielded: on the
 /// caller's side of the read-ahead, so decoding overlaps with reading.
@@ -316,44 +315,19 @@ impl Pages for SegmentPages {
     }
 }
 
-/// A position in a space and the page-size estimate for it.
-///
-/// A single-space stream reads a page in two steps that overlap with the
-/// neighbouring pages: the index read of page N+1 runs alongside the entry
-/// reads of page N (see [`read::index_page`] and [`read::data_page`]).
-/// A multi-space stream reads each page in one step.
-struct SpaceCursor {
+/// A position in a space and the page-size estimates for it.
+#[derive(Clone)]
+struct SpacePosition {
     space: Arc<str>,
-    /// Where the next index read starts: the last index position read.
+    /// The last index position read: the next page starts after it.
     after: Option<SpaceOffset>,
-    /// Where the index page whose entries `ahead` reads started, to read it
-    /// again if that read fails.
-    data_from: Option<SpaceOffset>,
     /// Average value size of the last page (bytes), to keep pages near
     /// [`PAGE_BYTES`].
     avg_bytes: usize,
     size: PageSize,
-    /// The index page being read.
-    index: Option<JoinHandle<Result<IndexPage>>>,
-    /// The entries being read.
-    ahead: Option<ReadAhead>,
 }
 
-impl SpaceCursor {
-    fn new(space: &str, after: Option<SpaceOffset>, page_size: usize) -> Self {
-        // Assume large entries until a page says otherwise, so the first
-        // page cannot be huge.
-        Self {
-            space: space.into(),
-            after,
-            data_from: None,
-            avg_bytes: PAGE_BYTES / 16,
-            size: PageSize::new(page_size),
-            index: None,
-            ahead: None,
-        }
-    }
-
+impl SpacePosition {
     /// The next page's size for `wanted` more entries.
     fn count(&self, wanted: usize) -> usize {
         wanted
@@ -362,85 +336,11 @@ impl SpaceCursor {
             .max(1)
     }
 
-    /// Starts reading the next page of at most `wanted` entries in one step
-    /// (multi-space streams).
-    fn start(&mut self, store: &Store, wanted: usize) {
-        let count = self.count(wanted);
-        let storage = Arc::downgrade(store.storage());
-        let space = self.space.clone();
-        let after = self.after.clone();
-        self.ahead = Some(ReadAhead::once(
-            move || read::space_page(&*upgrade(&storage)?, &space, after.as_ref(), count),
-            0,
-        ));
-    }
-
-    /// Starts reading the next index page, for at most `wanted` entries.
-    fn start_index(&mut self, store: &Store, wanted: usize) {
-        let count = self.count(wanted);
-        let storage = Arc::downgrade(store.storage());
-        let space = self.space.clone();
-        let after = self.after.clone();
-        self.index = Some(read::spawn(move || {
-            read::index_page(&*upgrade(&storage)?, &space, after.as_ref(), count)
-        }));
-    }
-
-    /// Waits for the index page being read (cancel-safe, as
-    /// [`finish_read`]) and moves the position past it.
-    async fn finish_index(&mut self) -> Result<IndexPage> {
-        let Some(handle) = &mut self.index else {
-            return Ok(IndexPage::default());
-        };
-        let result = read::join(handle).await;
-        self.index = None;
-        let index = result?;
-        self.data_from = self.after.clone();
-        if let Some(last) = &index.last {
-            self.after = Some(last.clone());
-        }
-        Ok(index)
-    }
-
-    /// Starts reading the entries of `index`; `held` is what the stream
-    /// holds meanwhile.
-    fn start_data(&mut self, store: &Store, index: IndexPage, held: usize) {
-        if index.is_empty() {
-            // Nothing to read (e.g. a follower at the tail).
-            let page = Page {
-                exhausted: index.exhausted,
-                ..Page::default()
-            };
-            self.ahead = Some(ReadAhead::ready(page, held));
-            return;
-        }
-        let storage = Arc::downgrade(store.storage());
-        let space = self.space.clone();
-        self.ahead = Some(ReadAhead::once(
-            move || read::data_page(&*upgrade(&storage)?, &space, index),
-            held,
-        ));
-    }
-
-    /// After a failed entry read: forget the reads in flight and read the
-    /// index page again.
-    fn reset(&mut self) {
-        self.index = None;
-        self.ahead = None;
-        self.after = self.data_from.take();
-    }
-
-    /// Takes a page read in one step: moves the position past it and
-    /// adapts the estimates.
+    /// Moves past `page`, just read, and adapts the estimates to it.
     fn advance(&mut self, page: &Page) {
         if let Some(last) = &page.last {
             self.after = Some(last.clone());
         }
-        self.note(page);
-    }
-
-    /// Adapts the page-size estimates to a page read.
-    fn note(&mut self, page: &Page) {
         if !page.entries.is_empty() {
             let bytes: usize = page.entries.iter().map(|e| e.value.len()).sum();
             self.avg_bytes = (bytes / page.entries.len()).max(1);
@@ -448,6 +348,81 @@ impl SpaceCursor {
         if !page.exhausted {
             self.size.grow();
         }
+    }
+}
+
+/// A space stream's position and the reads ahead of it. Each page is read
+/// in one step: its index positions, then its entries (see
+/// [`read::space_page`]). A single-space stream's reads go on while it
+/// waits (see [`ReadAhead`]); a multi-space stream reads one page per space
+/// at a time.
+struct SpaceCursor {
+    position: SpacePosition,
+    ahead: Option<ReadAhead>,
+}
+
+impl SpaceCursor {
+    fn new(space: &str, after: Option<SpaceOffset>, page_size: usize) -> Self {
+        Self {
+            position: SpacePosition {
+                space: space.into(),
+                after,
+                // Assume large entries until a page says otherwise, so the
+                // first page cannot be huge.
+                avg_bytes: PAGE_BYTES / 16,
+                size: PageSize::new(page_size),
+            },
+            ahead: None,
+        }
+    }
+
+    fn space(&self) -> &Arc<str> {
+        &self.position.space
+    }
+
+    /// Starts reading after the position, `wanted` entries at most in all;
+    /// past the first page only with `go_on`. `held` is what the stream
+    /// holds meanwhile.
+    fn start(&mut self, store: &Store, wanted: usize, held: usize, go_on: bool) {
+        let pages = SpacePages {
+            storage: Arc::downgrade(store.storage()),
+            position: self.position.clone(),
+            wanted,
+            go_on,
+        };
+        self.ahead = Some(ReadAhead::start(pages, held));
+    }
+}
+
+/// The pages of a space after a position, as a [`ReadAhead`] reads them:
+/// it moves as the stream's [`SpaceCursor`] does.
+struct SpacePages {
+    storage: Weak<dyn Storage>,
+    position: SpacePosition,
+    /// Entries still wanted.
+    wanted: usize,
+    /// Whether more than one page may be read.
+    go_on: bool,
+}
+
+impl Pages for SpacePages {
+    fn read(&mut self) -> Result<Page> {
+        let position = &self.position;
+        read::space_page(
+            &*upgrade(&self.storage)?,
+            &position.space,
+            position.after.as_ref(),
+            position.count(self.wanted),
+        )
+    }
+
+    fn advance(&mut self, page: &Page) -> bool {
+        if !self.go_on || page.exhausted || page.last.is_none() {
+            return false;
+        }
+        self.position.advance(page);
+        self.wanted = self.wanted.saturating_sub(page.entries.len());
+        self.wanted > 0
     }
 }
 
@@ -466,7 +441,7 @@ impl EntryStream {
         let commits = store.watch_changes();
         let space = match &source {
             Source::Segment(cursor) => cursor.space.clone(),
-            Source::Space(cursor) => cursor.space.clone(),
+            Source::Space(cursor) => cursor.space().clone(),
             Source::Multi(_) => Arc::from(""),
         };
         Self {
@@ -607,7 +582,7 @@ impl EntryStream {
         match &self.source {
             Source::Multi(lanes) => lanes
                 .iter()
-                .map(|lane| (lane.cursor.space.to_string(), lane.yielded.clone()))
+                .map(|lane| (lane.cursor.space().to_string(), lane.yielded.clone()))
                 .collect(),
             _ => BTreeMap::new(),
         }
@@ -751,21 +726,12 @@ impl EntryStream {
             }
             Source::Space(cursor) => {
                 if cursor.ahead.is_none() {
-                    if cursor.index.is_none() {
-                        self.commits.borrow_and_update();
-                        cursor.start_index(&self.store, wanted);
-                    }
-                    let index = cursor.finish_index().await?;
-                    begin_data(cursor, &self.store, &mut self.commits, index, wanted, 0);
+                    // Mark the change counter seen before the read starts.
+                    self.commits.borrow_and_update();
+                    cursor.start(&self.store, wanted, 0, true);
                 }
-                let (page, held) = match finish_read(&mut cursor.ahead).await {
-                    Ok(read) => read,
-                    Err(error) => {
-                        cursor.reset();
-                        return Err(error);
-                    }
-                };
-                cursor.note(&page);
+                let (page, held) = finish_read(&mut cursor.ahead).await?;
+                cursor.position.advance(&page);
                 (page, held)
             }
             Source::Multi(_) => return Ok(true),
@@ -787,16 +753,9 @@ impl EntryStream {
                     self.commits.borrow_and_update();
                     cursor.start(&self.store, wanted, held);
                 }
-                Source::Space(cursor) if cursor.index.is_some() => {
-                    // The next index page was read alongside this page's
-                    // entries: read its entries now. A failure is left for
-                    // the next page's read to report.
-                    match cursor.finish_index().await {
-                        Ok(index) => {
-                            begin_data(cursor, &self.store, &mut self.commits, index, wanted, held);
-                        }
-                        Err(_) => cursor.index = None,
-                    }
+                Source::Space(cursor) if cursor.ahead.is_none() => {
+                    self.commits.borrow_and_update();
+                    cursor.start(&self.store, wanted, held, true);
                 }
                 _ => {}
             }
@@ -816,9 +775,9 @@ impl EntryStream {
                     && (lane.dry_at.is_none() || (follow && lane.dry_at != Some(current)))
                 {
                     // One page per space: no read-ahead across spaces.
-                    lane.cursor.start(&self.store, usize::MAX);
+                    lane.cursor.start(&self.store, usize::MAX, 0, false);
                     let (page, _) = finish_read(&mut lane.cursor.ahead).await?;
-                    lane.cursor.advance(&page);
+                    lane.cursor.position.advance(&page);
                     let empty = page.entries.is_empty();
                     let exhausted = page.exhausted;
                     lane.buffer.append(page);
@@ -853,26 +812,6 @@ impl EntryStream {
                 return Ok(None);
             }
         }
-    }
-}
-
-/// Starts reading the entries of `index` and, unless the index ran out,
-/// the next index page alongside (marking the change counter seen before
-/// that read starts). `held` is what the stream holds meanwhile.
-fn begin_data(
-    cursor: &mut SpaceCursor,
-    store: &Store,
-    commits: &mut watch::Receiver<u64>,
-    index: IndexPage,
-    wanted: usize,
-    held: usize,
-) {
-    let (exhausted, len) = (index.exhausted, index.len());
-    cursor.start_data(store, index, held);
-    let wanted = wanted.saturating_sub(len);
-    if !exhausted && wanted > 0 {
-        commits.borrow_and_update();
-        cursor.start_index(store, wanted);
     }
 }
 

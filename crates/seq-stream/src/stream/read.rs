@@ -1,6 +1,6 @@
 //! Blocking page reads from storage snapshots. Each function reads at most a
 //! page; the async callers run them on the blocking pool ([`blocking`], or
-//! [`spawn`] and [`join`] to read ahead).
+//! a [`ReadAhead`](super::read_ahead::ReadAhead) to read ahead).
 //!
 //! Pages hold [`RawEntry`]s: values as storage returned them, decoded (and
 //! checksummed) only when a stream yields them. That puts the decoding on
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use seq_core::SpaceOffset;
 use seq_storage::{KeyRange, ScanOptions, Storage};
-use tokio::task::JoinHandle;
 
 use super::codec;
 use super::index;
@@ -27,25 +26,7 @@ where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    join(spawn(f)).await
-}
-
-/// Starts a blocking storage read on the blocking pool; [`join`] it.
-pub(crate) fn spawn<T, F>(f: F) -> JoinHandle<Result<T>>
-where
-    F: FnOnce() -> Result<T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-}
-
-/// Waits for a read started with [`spawn`]. Polling `&mut handle` and
-/// dropping the future leaves the read running, to be joined later.
-pub(crate) async fn join<T, H>(handle: H) -> Result<T>
-where
-    H: std::future::Future<Output = Result<Result<T>, tokio::task::JoinError>>,
-{
-    match handle.await {
+    match tokio::task::spawn_blocking(f).await {
         Ok(result) => result,
         Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
         Err(join) => Err(Error::closed(format!(
@@ -143,32 +124,20 @@ pub(crate) fn space_page(
 /// A page of a space's index: the positions of the next entries in merge
 /// order, and the segments they belong to.
 #[derive(Debug, Default)]
-pub(crate) struct IndexPage {
+struct IndexPage {
     /// Positions as (timestamp, segment index, sequence).
     positions: Vec<(u64, usize, u64)>,
     segments: Vec<PageSegment>,
     /// The last position read.
-    pub(crate) last: Option<SpaceOffset>,
+    last: Option<SpaceOffset>,
     /// The snapshot held no more index records.
-    pub(crate) exhausted: bool,
-}
-
-impl IndexPage {
-    /// Positions read.
-    pub(crate) fn len(&self) -> usize {
-        self.positions.len()
-    }
-
-    /// Whether no position was read.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.positions.is_empty()
-    }
+    exhausted: bool,
 }
 
 /// Reads up to `count` positions of `space`'s index strictly after `after`
 /// (see [`index::walk`]). A segment's name is decoded once per page: runs
 /// are matched to the page's segments by their raw name bytes.
-pub(crate) fn index_page(
+fn index_page(
     storage: &dyn Storage,
     space: &str,
     after: Option<&SpaceOffset>,
@@ -226,7 +195,7 @@ pub(crate) fn index_page(
 
 /// Reads the entries an index page names: one range scan per segment the
 /// page touches (entries trimmed since the index scan are skipped).
-pub(crate) fn data_page(storage: &dyn Storage, space: &str, index: IndexPage) -> Result<Page> {
+fn data_page(storage: &dyn Storage, space: &str, index: IndexPage) -> Result<Page> {
     let IndexPage {
         positions,
         mut segments,

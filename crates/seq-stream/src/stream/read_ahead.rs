@@ -45,25 +45,6 @@ pub(crate) trait Pages: Send + 'static {
     fn advance(&mut self, page: &Page) -> bool;
 }
 
-/// One page read by a closure, with nothing after it.
-struct Once<F>(Option<F>);
-
-impl<F> Pages for Once<F>
-where
-    F: FnOnce() -> Result<Page> + Send + 'static,
-{
-    fn read(&mut self) -> Result<Page> {
-        match self.0.take() {
-            Some(read) => read(),
-            None => Ok(Page::default()),
-        }
-    }
-
-    fn advance(&mut self, _: &Page) -> bool {
-        false
-    }
-}
-
 /// The pages a run of reads has produced, for the stream to take.
 pub(crate) struct ReadAhead {
     shared: Arc<Mutex<State>>,
@@ -122,26 +103,6 @@ impl ReadAhead {
             ended: false,
         };
         (Self { shared }, reader)
-    }
-
-    /// Reads one page with `read` on the blocking pool.
-    pub(crate) fn once<F>(read: F, held: usize) -> Self
-    where
-        F: FnOnce() -> Result<Page> + Send + 'static,
-    {
-        Self::start(Once(Some(read)), held)
-    }
-
-    /// A page known without a read.
-    pub(crate) fn ready(page: Page, held: usize) -> Self {
-        let mut state = State::default();
-        state.ready.push_back(Handed {
-            outcome: Outcome::Read(Ok(page)),
-            held,
-        });
-        Self {
-            shared: Arc::new(Mutex::new(state)),
-        }
     }
 
     /// Waits for the next page; returns it with the most entries the stream
@@ -504,7 +465,16 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_in_a_read_reaches_the_stream() {
-        let mut ahead = ReadAhead::once(|| panic!("read exploded"), 0);
+        struct Explodes;
+        impl Pages for Explodes {
+            fn read(&mut self) -> Result<Page> {
+                panic!("read exploded")
+            }
+            fn advance(&mut self, _: &Page) -> bool {
+                false
+            }
+        }
+        let mut ahead = ReadAhead::start(Explodes, 0);
         let caught = tokio::spawn(async move { ahead.next().await }).await;
         let panic = caught.expect_err("the panic is resumed").into_panic();
         assert_eq!(panic.downcast_ref::<&str>(), Some(&"read exploded"));
