@@ -20,6 +20,23 @@ use seq_stream::{ProduceOptions, Record, SegmentQuery, Store, StoreOptions, stre
 
 use crate::model::{BackendReport, Latency, Ratio, Row};
 
+/// Waits until a backend's background work is done (RocksDB: memtable
+/// flushes and compactions; nothing on redb), so a measurement does not
+/// share this 2-core machine with a compaction of earlier workloads' data.
+#[derive(Default)]
+struct Settle(#[cfg(feature = "rocksdb")] Option<Arc<seq_rocks::RocksStorage>>);
+
+impl Settle {
+    async fn wait(&self) -> Result<()> {
+        #[cfg(feature = "rocksdb")]
+        if let Some(rocks) = &self.0 {
+            let rocks = rocks.clone();
+            tokio::task::spawn_blocking(move || rocks.wait_for_compactions()).await??;
+        }
+        Ok(())
+    }
+}
+
 /// Which backend to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Backend {
@@ -51,12 +68,28 @@ impl Backend {
         }
     }
 
-    /// The raw storage of a fresh store in `dir` (the store itself closed).
-    async fn raw_storage(self, dir: &Path) -> Result<Arc<dyn Storage>> {
-        let store = self.open(dir)?;
-        let storage = store.storage().clone();
-        store.close().await?;
-        Ok(storage)
+    /// The raw storage of a fresh store in `dir` (the store itself
+    /// closed), and how to wait for its background work.
+    async fn raw_storage(self, dir: &Path) -> Result<(Arc<dyn Storage>, Settle)> {
+        let (storage, settle) = match self {
+            #[cfg(feature = "rocksdb")]
+            Self::Rocksdb => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let rocks = Arc::new(seq_rocks::RocksStorage::open(dir)?);
+                let storage: Arc<dyn Storage> = rocks.clone();
+                let store = Store::open_arc(storage.clone(), StoreOptions::default())?;
+                store.close().await?;
+                (storage, Settle(Some(rocks)))
+            }
+            _ => {
+                let store = self.open(dir)?;
+                let storage = store.storage().clone();
+                store.close().await?;
+                (storage, Settle::default())
+            }
+        };
+        Ok((storage, settle))
     }
 }
 
@@ -321,7 +354,7 @@ pub(crate) async fn run(
     }
 
     // Raw backend baselines, on a storage of their own.
-    let raw_storage = backend.raw_storage(&dir.join("raw")).await?;
+    let (raw_storage, _) = backend.raw_storage(&dir.join("raw")).await?;
     let raw = &*raw_storage;
     if want(Section::Raw) {
         let [m] = time_boxed(target, 20, |n| async move {
@@ -378,9 +411,9 @@ pub(crate) async fn run(
     }
 
     // The engine, on a counting storage so syncs can be attributed.
-    let counting = {
-        let storage = backend.raw_storage(&dir.join("engine")).await?;
-        Arc::new(CountingStorage::new(storage))
+    let (counting, settle) = {
+        let (storage, settle) = backend.raw_storage(&dir.join("engine")).await?;
+        (Arc::new(CountingStorage::new(storage)), settle)
     };
     let store = Store::open_arc(counting.clone(), options)?;
     let store = &store;
@@ -597,7 +630,7 @@ pub(crate) async fn run(
     }
 
     if want(Section::Consume) {
-        consume(store, &plan, &mut rows).await?;
+        consume(store, &settle, &plan, &mut rows).await?;
     }
 
     // Follow latency: produce one entry, time until a following consumer
@@ -650,11 +683,15 @@ pub(crate) async fn run(
 /// consume_segment and consume_space, each against a raw range scan of the
 /// same entry keys (one segment; every segment of the space). The engine and
 /// its baseline alternate run by run and each keeps its fastest run, so a
-/// disk or a neighbour whose speed drifts treats both alike.
-async fn consume(store: &Store, plan: &Plan, rows: &mut Rows) -> Result<()> {
+/// disk or a neighbour whose speed drifts treats both alike. Both read a
+/// backend at rest: a compaction of the produce workloads' data would take
+/// one of this machine's two cores, which a consume (reader and decoder)
+/// needs and a raw scan (one thread) does not.
+async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -> Result<()> {
     let entries = plan.consume_entries;
     stream_bench::fill(store, "consume-one", 1, entries, 100).await?;
     stream_bench::fill(store, "consume-four", 4, entries / 4, 100).await?;
+    settle.wait().await?;
     for (segment, space, label_raw, id, label, baseline) in [
         (
             Some("s0"),
