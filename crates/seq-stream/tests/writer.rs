@@ -405,3 +405,42 @@ async fn should_trim_and_collect_the_index_within_the_backend_batch_limits() {
     assert_eq!((receipt.appended, receipt.sequences[0]), (1, 31));
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscription_made_while_a_produce_is_written_yields_it() {
+    let storage = Arc::new(SlowStorage::new(Duration::ZERO));
+    let store = Store::open_arc(storage.clone(), StoreOptions::default()).unwrap();
+    store
+        .produce("s", "a", vec![Record::new("first")], Default::default())
+        .await
+        .unwrap();
+    // The second produce is prepared and blocks in storage: its change is
+    // decided but not yet applied when the subscription is made.
+    storage.close_gate();
+    let second = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .produce("s", "a", vec![Record::new("second")], Default::default())
+                .await
+        })
+    };
+    while !storage.blocked.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut segment = store.subscribe_segment("s", "a").await.unwrap();
+    let mut space = store.subscribe_space("*").await.unwrap();
+    assert_eq!(segment.snapshot[0].last_sequence, 1);
+    assert_eq!(space.snapshot[0].last_sequence, 1);
+    storage.open_gate();
+    assert_eq!(second.await.unwrap().unwrap().last_sequence, 2);
+    for subscription in [&mut segment, &mut space] {
+        let update = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .expect("the produce written after the snapshot reaches the subscription")
+            .unwrap()
+            .unwrap();
+        assert_eq!((update.segment.as_str(), update.last_sequence), ("a", 2));
+    }
+    store.close().await.unwrap();
+}

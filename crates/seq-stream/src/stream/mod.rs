@@ -52,6 +52,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
+use crate::writer::AfterCommit;
+
 pub use consume::EntryStream;
 pub use subscribe::Subscription;
 pub use types::{
@@ -81,12 +83,10 @@ impl Default for Registry {
     }
 }
 
-/// A segment changed at a commit (published on the writer thread, in commit
-/// order, when the change is prepared; readers wait until the commit is
-/// applied and then read the status from storage).
+/// A segment changed (published on the writer thread, in commit order,
+/// once the commit is applied; readers then read the status from storage).
 #[derive(Debug, Clone)]
 pub(crate) struct Change {
-    pub(crate) commit: u64,
     pub(crate) space: Arc<str>,
     pub(crate) segment: Arc<str>,
 }
@@ -158,12 +158,33 @@ impl Shared {
         }
     }
 
-    /// Publishes a change (no subscriber is fine).
-    pub(crate) fn publish(&self, commit: u64, space: &str, segment: &str) {
-        let _ = self.changes.send(Change {
-            commit,
-            space: space.into(),
-            segment: segment.into(),
-        });
+    /// Tells subscriptions that `space`/`segment` changed in a commit that
+    /// is applied. With nobody listening nothing is sent: a subscription
+    /// made later reads its snapshot after the commit applied.
+    fn publish(&self, space: Arc<str>, segment: Arc<str>) {
+        if self.changes.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.changes.send(Change { space, segment });
+    }
+
+    /// The writer's after-commit work for a request that may change
+    /// `space`/`segment`: once its group is applied, publishes the change
+    /// if `changed` says its outcome made one. Run after the commit, not
+    /// when the change is prepared, so a subscription never misses a change
+    /// that was prepared before it listened and applied after it read its
+    /// snapshot.
+    pub(crate) fn publish_after<T: 'static>(
+        self: &Arc<Self>,
+        space: Arc<str>,
+        segment: Arc<str>,
+        changed: fn(&T) -> bool,
+    ) -> AfterCommit<T> {
+        let shared = self.clone();
+        Box::new(move |outcome| {
+            if changed(outcome) {
+                shared.publish(space, segment);
+            }
+        })
     }
 }

@@ -100,18 +100,28 @@ impl Store {
             fence,
             expected,
         } = options;
+        let published = shared.publish_after(
+            space_owned.clone(),
+            segment_owned.clone(),
+            |(_, _, appended): &(StoredStatus, Vec<u64>, usize)| *appended > 0,
+        );
         let ((status, sequences, appended), committed) = self
-            .execute(write, move |tx| {
-                append(
-                    tx,
-                    &shared,
-                    &space_c,
-                    &segment_c,
-                    &records,
-                    fence.as_ref(),
-                    expected,
-                )
-            })
+            .execute_after(
+                write,
+                false,
+                move |tx| {
+                    append(
+                        tx,
+                        &shared,
+                        &space_c,
+                        &segment_c,
+                        &records,
+                        fence.as_ref(),
+                        expected,
+                    )
+                },
+                Some(published),
+            )
             .await?;
         Ok(ProduceReceipt {
             status: status.public(&space_owned, &segment_owned),
@@ -257,7 +267,6 @@ fn append(
     let changed = was_empty || status.idem_floor != floor;
     status_record::save(tx, space, segment, &status, stored, changed);
     shared.record(space, tx.timestamp, ts);
-    shared.publish(tx.commit, space, segment);
     Ok((status, sequences, appended))
 }
 

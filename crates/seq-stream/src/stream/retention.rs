@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::Shared;
 use super::codec::{self, StoredStatus};
 use super::idempotency;
 use super::index;
@@ -71,10 +70,18 @@ impl Store {
         loop {
             let shared = self.inner.streams.shared.clone();
             let (sp, sg) = (space.clone(), segment.clone());
+            let published = shared.publish_after(
+                space.clone(),
+                segment.clone(),
+                |(_, removed, _): &(StoredStatus, u64, bool)| *removed > 0,
+            );
             let ((status, n, more), _) = self
-                .execute(WriteOptions::default(), move |tx| {
-                    trim_chunk(tx, &shared, &sp, &sg, trim, chunk)
-                })
+                .execute_after(
+                    WriteOptions::default(),
+                    false,
+                    move |tx| trim_chunk(tx, &sp, &sg, trim, chunk),
+                    Some(published),
+                )
                 .await?;
             removed += n;
             if !more {
@@ -100,7 +107,6 @@ fn timestamp_of(tx: &GroupTx<'_>, space: &str, segment: &str, seq: u64) -> Resul
 /// whether more remain to reach the target.
 fn trim_chunk(
     tx: &mut GroupTx<'_>,
-    shared: &Shared,
     space: &str,
     segment: &str,
     trim: Trim,
@@ -149,6 +155,5 @@ fn trim_chunk(
     status.commit = tx.commit;
     status_record::save(tx, space, segment, &status, stored, true);
     index::collect_garbage(tx, space, INDEX_GARBAGE_RECORDS)?;
-    shared.publish(tx.commit, space, segment);
     Ok((status, end - first, end < target))
 }

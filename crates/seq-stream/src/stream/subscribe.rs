@@ -1,13 +1,16 @@
 //! Status subscriptions: a snapshot, then live updates.
 //!
 //! Produce and trim publish "segment changed at commit `c`" on a broadcast
-//! channel from the writer thread, in commit order, as they are prepared. A
-//! subscription listens *before* it reads its snapshot, so no change after
-//! the snapshot is missed. For each change it waits until commit `c` is
-//! applied, reads the segment's status from storage and yields it unless it
-//! has already yielded that status or a newer one (a status's version is its
-//! last and first sequence: produces only raise the one, trims the other). Reading the current status coalesces bursts: several
-//! changes of one segment may come out as one update with the latest status.
+//! channel from the writer thread, in commit order, once commit `c` is
+//! applied. A subscription listens *before* it reads its snapshot, so a
+//! change is in the snapshot (applied before the read) or in the channel
+//! (published after it listened), or both; one prepared before it listened
+//! and applied after its read is published then, so none is missed. For each
+//! change it reads the segment's status from storage and yields it unless
+//! it has already yielded that status or a newer one (a status's version is
+//! its last and first sequence: produces only raise the one, trims the
+//! other). Reading the current status coalesces bursts: several changes of
+//! one segment may come out as one update with the latest status.
 //! A subscription that falls more than 4,096 changes behind rescans the
 //! statuses it watches and yields those that changed.
 
@@ -69,7 +72,7 @@ impl Store {
     async fn subscribe(&self, filter: Filter) -> Result<Subscription> {
         // Listen first, then read: a change after the read is in the channel.
         let changes = self.inner.streams.shared.changes.subscribe();
-        let commits = self.watch_commits();
+        let closing = self.watch_commits();
         let storage = self.storage().clone();
         let scan = filter.clone();
         let statuses = blocking(move || scan.read(&*storage)).await?;
@@ -88,8 +91,7 @@ impl Store {
             store: self.clone(),
             filter,
             changes,
-            closing: commits.clone(),
-            commits,
+            closing,
             polls,
             known,
             pending: VecDeque::new(),
@@ -135,7 +137,6 @@ pub struct Subscription {
     store: Store,
     filter: Filter,
     changes: broadcast::Receiver<Change>,
-    commits: watch::Receiver<u64>,
     closing: watch::Receiver<u64>,
     /// Multi-writer mode: ticks on which to rescan for other writers'
     /// changes (they publish nothing here).
@@ -177,12 +178,6 @@ impl Subscription {
                 Ok(change) => {
                     if !self.filter.matches(&change) {
                         continue;
-                    }
-                    // Wait until the change is visible.
-                    while *self.commits.borrow_and_update() < change.commit {
-                        if self.commits.changed().await.is_err() {
-                            return Ok(None);
-                        }
                     }
                     let storage = self.store.storage().clone();
                     let (space, segment) = (change.space.to_string(), change.segment.to_string());
