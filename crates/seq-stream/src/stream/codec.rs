@@ -41,27 +41,35 @@ pub(crate) fn encode_entry(
     metadata: &BTreeMap<String, String>,
     payload: &[u8],
 ) -> Result<Vec<u8>> {
-    let meta_len: usize = metadata.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
-    let mut body = Vec::with_capacity(16 + 2 + node.len() + 4 + meta_len + payload.len());
-    body.extend_from_slice(&timestamp.to_be_bytes());
-    body.extend_from_slice(&commit.to_be_bytes());
     let node_len = u16::try_from(node.len())
         .map_err(|_| Error::invalid("node name longer than 65,535 bytes"))?;
-    body.extend_from_slice(&node_len.to_be_bytes());
-    body.extend_from_slice(node.as_bytes());
     let count =
         u32::try_from(metadata.len()).map_err(|_| Error::invalid("too many metadata entries"))?;
-    body.extend_from_slice(&count.to_be_bytes());
+    let mut meta_len = 0usize;
     for (key, value) in metadata {
         for part in [key, value] {
-            let len = u32::try_from(part.len())
+            u32::try_from(part.len())
                 .map_err(|_| Error::invalid("metadata key or value longer than 4 GiB"))?;
-            body.extend_from_slice(&len.to_be_bytes());
-            body.extend_from_slice(part.as_bytes());
         }
+        meta_len += 8 + key.len() + value.len();
     }
-    body.extend_from_slice(payload);
-    Ok(frame::encode(ENTRY_VERSION, &body))
+    let body_len = 16 + 2 + node.len() + 4 + meta_len + payload.len();
+    Ok(frame::encode_with(ENTRY_VERSION, body_len, |body| {
+        body.extend_from_slice(&timestamp.to_be_bytes());
+        body.extend_from_slice(&commit.to_be_bytes());
+        body.extend_from_slice(&node_len.to_be_bytes());
+        body.extend_from_slice(node.as_bytes());
+        body.extend_from_slice(&count.to_be_bytes());
+        for (key, value) in metadata {
+            for part in [key, value] {
+                // Checked above: every part's length fits in a u32.
+                let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+                body.extend_from_slice(&len.to_be_bytes());
+                body.extend_from_slice(part.as_bytes());
+            }
+        }
+        body.extend_from_slice(payload);
+    }))
 }
 
 /// A cursor over a body that turns short reads into [`Error::Corrupt`].

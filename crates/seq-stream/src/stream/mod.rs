@@ -146,15 +146,17 @@ impl Shared {
     /// `ts`.
     pub(crate) fn record(&self, space: &str, group_ts: u64, ts: u64) {
         let mut clocks = self.clocks();
-        let clock = clocks.entry(space.to_owned()).or_insert(SpaceClock {
-            max: 0,
-            by_group: None,
-        });
-        if ts >= clock.max {
-            *clock = SpaceClock {
-                max: ts,
-                by_group: Some(group_ts),
-            };
+        let recorded = SpaceClock {
+            max: ts,
+            by_group: Some(group_ts),
+        };
+        // The space is almost always known: no key to allocate then.
+        match clocks.get_mut(space) {
+            Some(clock) if ts >= clock.max => *clock = recorded,
+            Some(_) => {}
+            None => {
+                clocks.insert(space.to_owned(), recorded);
+            }
         }
     }
 

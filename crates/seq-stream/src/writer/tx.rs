@@ -3,7 +3,7 @@
 //! joins the group's batch only if the request is accepted.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use seq_storage::{KeyRange, LeaseId, ScanIter, ScanOptions, Storage, WriteBatch};
@@ -21,7 +21,9 @@ const APPEND_ALLOWANCE: usize = 128;
 #[derive(Debug, Default)]
 pub(crate) struct Overlay {
     batch: WriteBatch,
-    points: BTreeMap<Bytes, Option<Bytes>>,
+    /// The value each key put or deleted here now has (hashed: a group's
+    /// reads and the read cache's update only look keys up one by one).
+    points: HashMap<Bytes, Option<Bytes>>,
     deleted_ranges: Vec<(Bytes, Bytes)>,
     /// Keys whose stored value a precondition in `batch` pins (multi-writer
     /// mode only).
@@ -112,14 +114,7 @@ impl Overlay {
         if start >= end {
             return;
         }
-        let doomed: Vec<Bytes> = self
-            .points
-            .range(start.clone()..end.clone())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in doomed {
-            self.points.remove(&key);
-        }
+        self.points.retain(|key, _| !(key >= start && key < end));
     }
 
     /// Pins `key` to the value a read found in storage, so the batch fails
@@ -218,7 +213,9 @@ const READ_CACHE_ENTRIES: usize = 16_384;
 /// What the writer has read from storage and not changed since, so a
 /// request reading the same key again (a segment's status, a space's clock,
 /// a sequence's block record) needs no storage read. Keys enter only by
-/// being read; a committed batch updates the ones present.
+/// being read; a committed batch updates the ones present (a hash map: a
+/// commit looks up each key it wrote, and only a range delete, a trim,
+/// walks the whole cache).
 ///
 /// In multi-writer mode another writer may have changed a cached key: a
 /// value served from here is pinned like any other read, so the batch then
@@ -226,7 +223,7 @@ const READ_CACHE_ENTRIES: usize = 16_384;
 /// the group again.
 #[derive(Debug, Default)]
 pub(crate) struct ReadCache {
-    entries: BTreeMap<Bytes, Option<Bytes>>,
+    entries: HashMap<Bytes, Option<Bytes>>,
 }
 
 impl ReadCache {
@@ -245,13 +242,10 @@ impl ReadCache {
     pub(crate) fn apply(&mut self, update: CacheUpdate) {
         for (start, end) in update.deleted_ranges {
             if start < end {
-                let doomed: Vec<Bytes> = self
-                    .entries
-                    .range(start..end)
-                    .map(|(key, _)| key.clone())
-                    .collect();
-                for key in doomed {
-                    self.entries.insert(key, None);
+                for (key, value) in &mut self.entries {
+                    if key >= &start && key < &end {
+                        *value = None;
+                    }
                 }
             }
         }
@@ -271,7 +265,7 @@ impl ReadCache {
 /// A batch's effect on the read cache, applied once it committed.
 #[derive(Debug)]
 pub(crate) struct CacheUpdate {
-    points: BTreeMap<Bytes, Option<Bytes>>,
+    points: HashMap<Bytes, Option<Bytes>>,
     deleted_ranges: Vec<(Bytes, Bytes)>,
 }
 
@@ -450,7 +444,89 @@ impl<'a> GroupTx<'a> {
     /// This request's writes, preceded by the preconditions of its reads.
     pub(crate) fn into_overlay(self) -> Overlay {
         let mut out = self.reads.into_inner();
+        if out.guarded.is_empty() {
+            // Nothing pinned (always so in single-writer mode).
+            return self.own;
+        }
         out.absorb(self.own);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use seq_storage::{MemoryStorage, Storage};
+
+    use super::*;
+
+    fn bytes(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn a_committed_range_delete_empties_the_cached_keys_inside_it_only() {
+        let mut cache = ReadCache::default();
+        for key in ["a", "b", "c", "d"] {
+            cache.insert(key.as_bytes(), Some(bytes(key)));
+        }
+        let mut overlay = Overlay::default();
+        overlay.put(bytes("d"), bytes("new d"));
+        overlay.delete_range(bytes("b"), bytes("d"));
+        let (_, update) = overlay.into_parts();
+        cache.apply(update);
+        assert_eq!(cache.get(b"a"), Some(Some(bytes("a"))));
+        assert_eq!(cache.get(b"b"), Some(None));
+        assert_eq!(cache.get(b"c"), Some(None));
+        assert_eq!(cache.get(b"d"), Some(Some(bytes("new d"))));
+        assert_eq!(cache.get(b"e"), None, "a key never read is not cached");
+    }
+
+    #[test]
+    fn a_range_delete_hides_the_earlier_puts_of_its_group_in_it() {
+        let mut group = Overlay::default();
+        group.put(bytes("k1"), bytes("v1"));
+        group.put(bytes("k5"), bytes("v5"));
+        let mut later = Overlay::default();
+        later.delete_range(bytes("k0"), bytes("k2"));
+        group.absorb(later);
+        assert_eq!(group.lookup(b"k1"), Some(None));
+        assert_eq!(group.lookup(b"k5"), Some(Some(bytes("v5"))));
+        assert_eq!(group.lookup(b"k9"), None);
+    }
+
+    #[test]
+    fn an_unpinned_request_reads_its_group_and_hands_over_its_own_writes() {
+        let storage = MemoryStorage::new();
+        let mut batch = WriteBatch::new();
+        batch.put(&b"stored"[..], &b"s"[..]);
+        storage.write(batch, seq_storage::Durability::Sync).unwrap();
+        let mut group = Overlay::default();
+        group.put(bytes("earlier"), bytes("e"));
+        let cache = RefCell::new(ReadCache::default());
+        let mut tx = GroupTx::new(&storage, &group, &cache, 7, 1, "n", false);
+        assert_eq!(tx.get(b"earlier").unwrap(), Some(bytes("e")));
+        assert_eq!(tx.get(b"stored").unwrap(), Some(bytes("s")));
+        tx.put(bytes("mine"), bytes("m"));
+        assert_eq!(tx.get(b"mine").unwrap(), Some(bytes("m")));
+        let own = tx.into_overlay();
+        assert!(own.batch.preconditions().is_empty());
+        assert_eq!(own.batch.len(), 1);
+        group.absorb(own);
+        assert_eq!(group.lookup(b"mine"), Some(Some(bytes("m"))));
+        assert_eq!(cache.borrow().get(b"stored"), Some(Some(bytes("s"))));
+    }
+
+    #[test]
+    fn a_pinned_request_hands_over_its_reads_before_its_writes() {
+        let storage = MemoryStorage::new();
+        let group = Overlay::default();
+        let cache = RefCell::new(ReadCache::default());
+        let mut tx = GroupTx::new(&storage, &group, &cache, 7, 1, "n", true);
+        assert_eq!(tx.get(b"absent").unwrap(), None);
+        tx.put(bytes("absent"), bytes("now"));
+        let own = tx.into_overlay();
+        assert_eq!(own.batch.preconditions().len(), 1);
+        assert!(own.guarded.contains(&b"absent"[..]));
+        assert_eq!(own.lookup(b"absent"), Some(Some(bytes("now"))));
     }
 }
