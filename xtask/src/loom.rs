@@ -1,6 +1,9 @@
 //! `cargo xtask loom`: the loom models of seq-stream's concurrency.
 //!
-//! The models live in `crates/seq-stream/tests/loom_*.rs` and are built with
+//! The models live in `crates/seq-stream/tests/loom_*.rs` (the writer's
+//! handoff, through its public module) and in the library's own tests,
+//! named `loom_model` (a consume's read-ahead, which is private). Both are
+//! built with
 //! `--cfg loom`, in release mode, without default features (so neither
 //! RocksDB nor redb is compiled), in a target directory of their own so the
 //! `cfg(loom)` build never invalidates the normal one.
@@ -23,7 +26,10 @@ pub(crate) fn run(test_args: &[String]) -> Result<bool> {
         println!("loom: no loom models found");
         return Ok(false);
     }
-    eprintln!("loom: models: {}", models.join(", "));
+    eprintln!(
+        "loom: models: {} and seq-stream's {LIB_MODELS} tests",
+        models.join(", ")
+    );
 
     let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if !rustflags.split_whitespace().any(|f| f == "--cfg=loom") && !rustflags.contains("--cfg loom")
@@ -37,28 +43,50 @@ pub(crate) fn run(test_args: &[String]) -> Result<bool> {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| OsString::from(DEFAULT_MAX_PREEMPTIONS));
 
-    let mut cargo = cmd::cargo();
-    cargo
-        .env("RUSTFLAGS", rustflags)
-        .env("LOOM_MAX_PREEMPTIONS", preemptions)
-        // Would take precedence over RUSTFLAGS and drop `--cfg loom`.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .args([
-            "test",
-            "--release",
-            "-p",
-            "seq-stream",
-            "--no-default-features",
-        ])
-        .args(["--test", "loom_*"])
-        .arg("--target-dir")
-        .arg(target_dir()?);
-    if !test_args.is_empty() {
-        cargo.arg("--").args(test_args);
+    let target = target_dir()?;
+    // The library's models run alone (its other tests are not loom models):
+    // its run keeps the flags of `test_args` but not their name filters,
+    // which libtest would add to `loom_model` rather than narrow it.
+    let flags: Vec<String> = test_args
+        .iter()
+        .filter(|arg| arg.starts_with('-'))
+        .cloned()
+        .collect();
+    for (targets, args) in [
+        (&["--test", "loom_*"][..], test_args.to_vec()),
+        (
+            &["--lib"][..],
+            std::iter::once(LIB_MODELS.to_owned())
+                .chain(flags)
+                .collect(),
+        ),
+    ] {
+        let mut cargo = cmd::cargo();
+        cargo
+            .env("RUSTFLAGS", &rustflags)
+            .env("LOOM_MAX_PREEMPTIONS", &preemptions)
+            // Would take precedence over RUSTFLAGS and drop `--cfg loom`.
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .args([
+                "test",
+                "--release",
+                "-p",
+                "seq-stream",
+                "--no-default-features",
+            ])
+            .args(targets)
+            .arg("--target-dir")
+            .arg(&target);
+        if !args.is_empty() {
+            cargo.arg("--").args(args);
+        }
+        cmd::run(&mut cargo)?;
     }
-    cmd::run(&mut cargo)?;
     Ok(true)
 }
+
+/// The name every loom model inside seq-stream's library carries.
+const LIB_MODELS: &str = "loom_model";
 
 /// Names of the `loom_*.rs` test files in seq-stream.
 fn models() -> Result<Vec<String>> {

@@ -1,12 +1,13 @@
-//! The synchronisation primitives the engine's handoff is built on: `std`'s in
-//! normal builds, loom's under `--cfg loom`, so the loom models exercise the
-//! very code the writer runs (the tokio `src/loom` pattern).
+//! The synchronisation primitives the engine's handoffs are built on (the
+//! writer's queue, a consume's read-ahead): `std`'s in normal builds,
+//! loom's under `--cfg loom`, so the loom models exercise the very code the
+//! engine runs (the tokio `src/loom` pattern).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use std::time::Duration;
 

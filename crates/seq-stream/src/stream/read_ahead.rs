@@ -30,11 +30,11 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use super::read::Page;
 use crate::error::{Error, Result};
+use crate::sync::{Arc, Mutex, lock};
 
 /// What a run of reads reads: a position that each page moves on.
 pub(crate) trait Pages: Send + 'static {
@@ -73,13 +73,6 @@ struct State {
     waker: Option<Waker>,
     /// The stream is gone: the reader stops at its next page.
     closed: bool,
-}
-
-fn lock(shared: &Mutex<State>) -> MutexGuard<'_, State> {
-    // Every update leaves the state whole: a panic elsewhere cannot tear it.
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ReadAhead {
@@ -507,5 +500,125 @@ mod tests {
         until("the reader lets go", || Arc::strong_count(&shared) == 1).await;
         assert_eq!(reads.load(Ordering::SeqCst), 2, "no read after the drop");
         assert!(lock(&shared).ready.is_empty());
+    }
+
+    /// Loom models of the hand-over between a reader and its stream, run by
+    /// `cargo xtask loom`: every interleaving of a reader finishing a page
+    /// with its stream starting to wait, giving up a wait, taking a page,
+    /// starting the next run or going away.
+    #[cfg(loom)]
+    mod loom_model {
+        use std::task::Context;
+
+        use loom::future::block_on;
+
+        use super::*;
+
+        /// Preemptions these small models explore at least: the drop model
+        /// needs three to reach the page a reader without its `closed`
+        /// check would read.
+        const PREEMPTIONS: usize = 4;
+
+        /// Runs `model` under loom with at least [`PREEMPTIONS`].
+        fn check(model: impl Fn() + Sync + Send + 'static) {
+            let mut builder = loom::model::Builder::new();
+            builder.preemption_bound = Some(
+                builder
+                    .preemption_bound
+                    .map_or(PREEMPTIONS, |bound| bound.max(PREEMPTIONS)),
+            );
+            builder.check(model);
+        }
+
+        /// A run of `pages` whose reader is a loom thread.
+        fn start(pages: Numbers) -> (ReadAhead, loom::thread::JoinHandle<()>) {
+            let (ahead, reader) = ReadAhead::pair(0);
+            (ahead, loom::thread::spawn(move || reader.run(pages)))
+        }
+
+        /// Starts waiting for a page and gives up at once (a cancelled
+        /// wait): the page, if one was there.
+        fn wait_and_give_up(run: &mut ReadAhead) -> Option<Result<(Page, usize)>> {
+            let mut wait = std::pin::pin!(run.next());
+            let mut cx = Context::from_waker(Waker::noop());
+            match wait.as_mut().poll(&mut cx) {
+                Poll::Ready(taken) => Some(taken),
+                Poll::Pending => None,
+            }
+        }
+
+        /// Besides the page just taken, at most one more is untaken or
+        /// being read: a stream holds two pages at most.
+        fn assert_two_at_most(run: &ReadAhead) {
+            let state = lock(&run.shared);
+            let more = state.ready.len() + usize::from(state.running);
+            assert!(more <= 1, "{more} pages besides the one taken");
+        }
+
+        #[test]
+        fn loom_model_a_stream_takes_every_page_once_in_order_holding_two_at_most() {
+            check(|| {
+                let reads = Arc::new(AtomicUsize::new(0));
+                let mut seen = Vec::new();
+                let mut readers = Vec::new();
+                let mut ahead: Option<ReadAhead> = None;
+                // As a stream does: take each page, and start a new run
+                // after the last sequence seen whenever a run ends. The
+                // first wait is given up once.
+                let mut give_up = true;
+                loop {
+                    let run = match &mut ahead {
+                        Some(run) => run,
+                        None => {
+                            let mut pages = Numbers::new(1, 3, &reads);
+                            pages.next = seen.last().map_or(1, |last| last + 1);
+                            let (run, reader) = start(pages);
+                            readers.push(reader);
+                            ahead.insert(run)
+                        }
+                    };
+                    let taken = match std::mem::take(&mut give_up) {
+                        true => wait_and_give_up(run),
+                        false => None,
+                    };
+                    let (page, _) = match taken {
+                        Some(taken) => taken,
+                        None => block_on(run.next()),
+                    }
+                    .unwrap();
+                    assert_two_at_most(run);
+                    if run.is_idle() {
+                        ahead = None;
+                    }
+                    seen.extend(sequences(&page));
+                    if page.exhausted {
+                        break;
+                    }
+                }
+                drop(ahead);
+                for reader in readers {
+                    reader.join().unwrap();
+                }
+                assert_eq!(seen, [1, 2, 3]);
+                assert_eq!(reads.load(Ordering::SeqCst), 3, "each page read once");
+            });
+        }
+
+        #[test]
+        fn loom_model_a_dropped_stream_stops_its_reader() {
+            check(|| {
+                let reads = Arc::new(AtomicUsize::new(0));
+                let (mut run, reader) = start(Numbers::new(1, 100, &reads));
+                let (page, _) = block_on(run.next()).unwrap();
+                assert_eq!(sequences(&page), [1]);
+                // A wait given up, then the stream goes away: the reader may
+                // be on page 2 and go on to page 3, but no further.
+                let _ = wait_and_give_up(&mut run);
+                drop(run);
+                reader.join().unwrap();
+                let read = reads.load(Ordering::SeqCst);
+                assert!(read <= 3, "{read} pages read for a stream that left");
+            });
+        }
     }
 }
