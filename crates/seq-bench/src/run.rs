@@ -680,8 +680,10 @@ pub(crate) async fn run(
     })
 }
 
-/// consume_segment and consume_space, each against a raw range scan of the
-/// same entry keys (one segment; every segment of the space). The engine and
+/// consume_segment, consume_space and a consume of both spaces merged, each
+/// against raw range scans of the same entry keys (one segment; every
+/// segment of the space; every segment of both spaces, one after the
+/// other). The engine and
 /// its baseline alternate run by run and each keeps its fastest run, so a
 /// disk or a neighbour whose speed drifts treats both alike. Both read a
 /// backend at rest: a compaction of the produce workloads' data would take
@@ -692,22 +694,34 @@ async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -
     stream_bench::fill(store, "consume-one", 1, entries, 100).await?;
     stream_bench::fill(store, "consume-four", 4, entries / 4, 100).await?;
     settle.wait().await?;
-    for (segment, space, label_raw, id, label, baseline) in [
+    // What each workload reads: a segment of a space, a whole space, or
+    // several spaces merged (their raw baseline scans each in turn).
+    enum Read {
+        Segment(&'static str, &'static str),
+        Space(&'static str),
+        Spaces(&'static [&'static str]),
+    }
+    for (read, label_raw, id, label, baseline) in [
         (
-            Some("s0"),
-            "consume-one",
+            Read::Segment("consume-one", "s0"),
             "raw: scan of the segment's keys",
             "consume_segment",
             "seq: consume_segment (100 B)",
             "raw_scan_segment",
         ),
         (
-            None,
-            "consume-four",
+            Read::Space("consume-four"),
             "raw: scan of the space's keys",
             "consume_space",
             "seq: consume_space (4 segments, 100 B)",
             "raw_scan_space",
+        ),
+        (
+            Read::Spaces(&["consume-one", "consume-four"]),
+            "raw: scans of both spaces' keys",
+            "consume_spaces",
+            "seq: consume of 2 spaces merged (1 + 4 segments, 100 B)",
+            "raw_scan_spaces",
         ),
     ] {
         // (sample, CPU time) of the fastest run of each.
@@ -720,15 +734,38 @@ async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -
         let (mut raw_best, mut best): (Best, Best) = (None, None);
         for _ in 0..CONSUME_ROUNDS {
             let cpu = crate::procfs::cpu_time();
-            let r = stream_bench::raw_scan(&**store.storage(), space, segment)?;
+            let r = match read {
+                Read::Segment(space, segment) => {
+                    stream_bench::raw_scan(&**store.storage(), space, Some(segment))?
+                }
+                Read::Space(space) => stream_bench::raw_scan(&**store.storage(), space, None)?,
+                Read::Spaces(spaces) => {
+                    let mut all = stream_bench::Measurement {
+                        name: "raw scans",
+                        ops: 0,
+                        bytes: 0,
+                        elapsed: Duration::ZERO,
+                    };
+                    for space in spaces {
+                        let r = stream_bench::raw_scan(&**store.storage(), space, None)?;
+                        all.ops += r.ops;
+                        all.bytes += r.bytes;
+                        all.elapsed += r.elapsed;
+                    }
+                    all
+                }
+            };
             let cpu = cpu
                 .zip(crate::procfs::cpu_time())
                 .map(|(a, b)| b.saturating_sub(a));
             keep(&mut raw_best, r, cpu);
             let cpu = crate::procfs::cpu_time();
-            let m = match segment {
-                Some(segment) => stream_bench::consume_segment(store, space, segment).await?,
-                None => stream_bench::consume_space(store, space).await?,
+            let m = match read {
+                Read::Segment(space, segment) => {
+                    stream_bench::consume_segment(store, space, segment).await?
+                }
+                Read::Space(space) => stream_bench::consume_space(store, space).await?,
+                Read::Spaces(spaces) => stream_bench::consume_multi(store, spaces).await?,
             };
             let cpu = cpu
                 .zip(crate::procfs::cpu_time())

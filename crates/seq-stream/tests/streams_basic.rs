@@ -689,7 +689,48 @@ async fn should_keep_timestamps_strictly_increasing_across_reopen(mut h: Harness
     store.close().await.unwrap();
 }
 
+async fn should_follow_several_spaces_past_a_page_read_ahead_before_a_commit(mut h: Harness) {
+    let store = h.open();
+    store
+        .produce(
+            "a",
+            "g",
+            recs(&["1", "2", "3", "4"]),
+            ProduceOptions::default(),
+        )
+        .await
+        .unwrap();
+    let offsets = BTreeMap::from([("a".to_string(), None), ("quiet".to_string(), None)]);
+    let mut stream = store
+        .consume(MultiQuery {
+            offsets,
+            follow: true,
+            page_size: 4,
+            ..Default::default()
+        })
+        .unwrap();
+    for expected in 1..=4 {
+        assert_eq!(stream.next().await.unwrap().unwrap().sequence, expected);
+    }
+    // Space "a" read its next page ahead while those were yielded and found
+    // it empty; the entry committed now is past that read.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store
+        .produce("a", "g", recs(&["late"]), ProduceOptions::default())
+        .await
+        .unwrap();
+    let late = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an entry committed after a page read ahead comes through")
+        .unwrap()
+        .unwrap();
+    assert_eq!((late.sequence, &late.payload[..]), (5, &b"late"[..]));
+    drop(stream);
+    store.close().await.unwrap();
+}
+
 backend_tests!(
+    should_follow_several_spaces_past_a_page_read_ahead_before_a_commit,
     should_produce_and_consume_a_segment,
     should_merge_a_space_and_resume_from_offsets,
     should_follow_without_gap_or_repeat,

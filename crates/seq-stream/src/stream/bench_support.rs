@@ -10,7 +10,7 @@ use seq_storage::{Durability, KeyRange, ScanOptions, Storage, WriteBatch};
 
 use super::EntryStream;
 use super::keys;
-use super::types::{ProduceOptions, Record, SegmentQuery, SpaceQuery};
+use super::types::{MultiQuery, ProduceOptions, Record, SegmentQuery, SpaceQuery};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -252,6 +252,30 @@ pub async fn consume_space(store: &Store, space: &str) -> Result<Measurement> {
     let (ops, bytes) = read_to_end(&mut stream).await?;
     Ok(Measurement {
         name: "consume_space",
+        ops,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads `spaces` to their ends merged, with [`Store::consume`].
+///
+/// # Errors
+///
+/// The first read error.
+pub async fn consume_multi(store: &Store, spaces: &[&str]) -> Result<Measurement> {
+    let started = Instant::now();
+    let offsets = spaces
+        .iter()
+        .map(|space| (space.to_string(), None))
+        .collect();
+    let mut stream = store.consume(MultiQuery {
+        offsets,
+        ..MultiQuery::default()
+    })?;
+    let (ops, bytes) = read_to_end(&mut stream).await?;
+    Ok(Measurement {
+        name: "consume",
         ops,
         bytes,
         elapsed: started.elapsed(),

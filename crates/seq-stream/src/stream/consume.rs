@@ -90,9 +90,9 @@ impl Store {
     /// Reads several spaces merged by `(timestamp, space, segment,
     /// sequence)`, each strictly after its offset in `query.offsets`.
     ///
-    /// The merge holds one page per space (no read-ahead). Within each
-    /// space the order is
-    /// exact; across spaces it is exact for entries committed while the
+    /// Each space reads its next page while the merge works through its
+    /// current one, so the merge holds at most two pages per space. Within
+    /// each space the order is exact; across spaces it is exact for entries committed while the
     /// store's clock moves forward (a wall clock that stepped back across a
     /// restart can put a later space's entries behind an earlier one's, but
     /// never skips one: every space resumes after its own offset, see
@@ -117,6 +117,7 @@ impl Store {
                 cursor,
                 buffer: Buffer::default(),
                 dry_at: None,
+                read_at: 0,
             });
         }
         Ok(EntryStream::new(
@@ -149,7 +150,8 @@ impl Store {
 /// faster than storage waits for its pages; its reader then hands each page
 /// over and reads the next on the same thread, without handing back to the
 /// stream in between (see `read_ahead`). A multi-space stream
-/// ([`Store::consume`]) holds at most one page per space. Entries are
+/// ([`Store::consume`]) reads one page ahead per space, so it holds at most
+/// two pages per space. Entries are
 /// decoded, and their checksums checked, as they are yielded: on the
 /// caller's side of the read-ahead, so decoding overlaps with reading.
 pub struct EntryStream {
@@ -354,8 +356,8 @@ impl SpacePosition {
 /// A space stream's position and the reads ahead of it. Each page is read
 /// in one step: its index positions, then its entries (see
 /// [`read::space_page`]). A single-space stream's reads go on while it
-/// waits (see [`ReadAhead`]); a multi-space stream reads one page per space
-/// at a time.
+/// waits (see [`ReadAhead`]); a multi-space stream reads one page ahead per
+/// space.
 struct SpaceCursor {
     position: SpacePosition,
     ahead: Option<ReadAhead>,
@@ -431,9 +433,21 @@ struct Lane {
     cursor: SpaceCursor,
     buffer: Buffer,
     decoder: EntryDecoder,
-    /// The commit number seen before the read that found this lane dry.
+    /// The change counter seen before the read that found this lane dry.
     dry_at: Option<u64>,
+    /// The change counter seen before the current read started.
+    read_at: u64,
     yielded: Option<SpaceOffset>,
+}
+
+impl Lane {
+    /// Starts reading this space's next page, `wanted` entries at most;
+    /// the stream holds `held` entries meanwhile and has seen the change
+    /// counter at `mark`. One page per read: a lane reads one page ahead.
+    fn start(&mut self, store: &Store, wanted: usize, held: usize, mark: u64) {
+        self.read_at = mark;
+        self.cursor.start(store, wanted, held, false);
+    }
 }
 
 impl EntryStream {
@@ -767,24 +781,39 @@ impl EntryStream {
         loop {
             let current = *self.commits.borrow_and_update();
             let follow = self.follow;
+            let wanted = self.wanted();
             let Source::Multi(lanes) = &mut self.source else {
                 return Ok(None);
             };
-            for lane in lanes.iter_mut() {
-                while lane.buffer.is_empty()
-                    && (lane.dry_at.is_none() || (follow && lane.dry_at != Some(current)))
+            for index in 0..lanes.len() {
+                while lanes[index].buffer.is_empty()
+                    && (lanes[index].dry_at.is_none()
+                        || (follow && lanes[index].dry_at != Some(current)))
                 {
-                    // One page per space: no read-ahead across spaces.
-                    lane.cursor.start(&self.store, usize::MAX, 0, false);
-                    let (page, _) = finish_read(&mut lane.cursor.ahead).await?;
+                    if lanes[index].cursor.ahead.is_none() {
+                        let held = lanes.iter().map(|lane| lane.buffer.len()).sum();
+                        lanes[index].start(&self.store, wanted, held, current);
+                    }
+                    let lane = &mut lanes[index];
+                    let (page, held) = finish_read(&mut lane.cursor.ahead).await?;
+                    self.max_held = self.max_held.max(held);
+                    // What the page shows is as of its read's start.
+                    let read_at = lane.read_at;
                     lane.cursor.position.advance(&page);
                     let empty = page.entries.is_empty();
                     let exhausted = page.exhausted;
                     lane.buffer.append(page);
                     if exhausted && empty {
-                        lane.dry_at = Some(current);
+                        lane.dry_at = Some(read_at);
                     } else if !empty {
                         lane.dry_at = None;
+                    }
+                    // Read this space's next page while the merge works
+                    // through this one.
+                    if !exhausted && lanes[index].cursor.ahead.is_none() {
+                        let held = lanes.iter().map(|lane| lane.buffer.len()).sum();
+                        let mark = *self.commits.borrow();
+                        lanes[index].start(&self.store, wanted, held, mark);
                     }
                 }
             }
