@@ -92,11 +92,11 @@ impl Store {
     ///
     /// Each space reads its next page while the merge works through its
     /// current one, so the merge holds at most two pages per space. Within
-    /// each space the order is exact; across spaces it is exact for entries committed while the
-    /// store's clock moves forward (a wall clock that stepped back across a
-    /// restart can put a later space's entries behind an earlier one's, but
-    /// never skips one: every space resumes after its own offset, see
-    /// [`EntryStream::offsets`]).
+    /// each space the order is exact; across spaces it is exact for entries
+    /// committed while the store's clock moves forward (a wall clock that
+    /// stepped back across a restart can put a later space's entries behind
+    /// an earlier one's, but never skips one: every space resumes after its
+    /// own offset, see [`EntryStream::offsets`]).
     ///
     /// # Errors
     ///
@@ -151,9 +151,9 @@ impl Store {
 /// over and reads the next on the same thread, without handing back to the
 /// stream in between (see `read_ahead`). A multi-space stream
 /// ([`Store::consume`]) reads one page ahead per space, so it holds at most
-/// two pages per space. Entries are
-/// decoded, and their checksums checked, as they are yielded: on the
-/// caller's side of the read-ahead, so decoding overlaps with reading.
+/// two pages per space. Entries are decoded, and their checksums checked,
+/// as they are yielded: on the caller's side of the read-ahead, so decoding
+/// overlaps with reading.
 pub struct EntryStream {
     store: Store,
     source: Source,
