@@ -2,8 +2,9 @@
 //!
 //! A record is keyed `IDX + space + timestamp` (the group's timestamp for
 //! that space, unique within the space) and lists the *runs* the group
-//! appended to the space: `(segment, first, last)`, the consecutive
-//! sequences one produce appended to one segment. Expanding the records in
+//! appended to the space: `(segment, first, last)`, consecutive sequences
+//! the group appended to one segment (one produce's, or several produces'
+//! that continue one another, see [`continue_run`]). Expanding the records in
 //! key order, and each record's runs sorted by `(segment, first)`, gives
 //! every entry of the space in merge order `(timestamp, segment, sequence)`.
 //!
@@ -14,7 +15,8 @@
 //! Record format, version 1, framed by [`seq_core::frame`]: runs back to
 //! back, each `segment_len u16 | segment (UTF-8) | first u64 | last u64`,
 //! in the order the group's requests appended them (the writer concatenates
-//! each accepted request's run, see [`crate::writer::GroupTx::append`]).
+//! each accepted request's run, or folds it into the one before when it
+//! continues it, see [`crate::writer::GroupTx::append`]).
 //!
 //! Trims delete entries, not runs: readers skip entries that are gone, lag
 //! counts clamp runs to their segment's first retained sequence, and a trim
@@ -39,8 +41,8 @@ pub(crate) const INDEX_VERSION: u8 = 1;
 /// Fixed bytes of a run besides its segment name.
 const RUN_FIXED: usize = 2 + 8 + 8;
 
-/// Consecutive entries `first..=last` of one segment, appended by one
-/// produce of the group whose record holds the run.
+/// Consecutive entries `first..=last` of one segment, appended by the group
+/// whose record holds the run (by one produce, or by several in a row).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Run {
     /// The segment's name, UTF-8 checked, as a slice of the record.
@@ -67,6 +69,39 @@ pub(crate) fn encode_run(segment: &str, first: u64, last: u64) -> Vec<u8> {
     out.extend_from_slice(&first.to_be_bytes());
     out.extend_from_slice(&last.to_be_bytes());
     out
+}
+
+/// Folds the run `next` into the run `last` when it continues it: the same
+/// segment, from the sequence after `last`'s. Produces of one group to one
+/// segment then take one run between them, not one each. Each of `last`
+/// and `next` must be exactly one run (a fold for [`GroupTx::append`]).
+pub(crate) fn continue_run(last: &mut [u8], next: &[u8]) -> bool {
+    // One run each: its name's length, then exactly name and sequences.
+    let one_run = |run: &[u8]| {
+        run.first_chunk::<2>()
+            .map(|len| usize::from(u16::from_be_bytes(*len)) + RUN_FIXED)
+            == Some(run.len())
+    };
+    if !one_run(last) || !one_run(next) || last.len() != next.len() {
+        return false;
+    }
+    let name = last.len() - 16;
+    if last[..name] != next[..name] {
+        return false;
+    }
+    let sequence = |at: &[u8]| at.first_chunk::<8>().map(|raw| u64::from_be_bytes(*raw));
+    let (Some(last_end), Some(next_first), Some(next_end)) = (
+        sequence(&last[name + 8..]),
+        sequence(&next[name..]),
+        sequence(&next[name + 8..]),
+    ) else {
+        return false;
+    };
+    if last_end.checked_add(1) != Some(next_first) {
+        return false;
+    }
+    last[name + 8..].copy_from_slice(&next_end.to_be_bytes());
+    true
 }
 
 /// Decodes the record stored at `key` into its runs, sorted by
@@ -364,6 +399,75 @@ mod tests {
                 decode(b"k", &Bytes::from(bad)),
                 Err(Error::Corrupt { .. })
             ));
+        }
+    }
+
+    fn runs(body: &[u8]) -> Vec<(String, u64, u64)> {
+        let value = Bytes::from(frame::encode(INDEX_VERSION, body));
+        decode(b"k", &value)
+            .unwrap()
+            .iter()
+            .map(|r| (r.segment_str().to_owned(), r.first, r.last))
+            .collect()
+    }
+
+    #[test]
+    fn a_run_continuing_the_last_one_folds_into_it() {
+        let mut last = encode_run("eu", 3, 7);
+        assert!(continue_run(&mut last, &encode_run("eu", 8, 8)));
+        assert!(continue_run(&mut last, &encode_run("eu", 9, 12)));
+        assert_eq!(runs(&last), [("eu".to_owned(), 3, 12)]);
+    }
+
+    #[test]
+    fn runs_that_do_not_continue_stay_apart() {
+        for next in [
+            encode_run("eu", 9, 9),                                    // a gap
+            encode_run("eu", 7, 9),                                    // an overlap
+            encode_run("us", 8, 8),                                    // another segment
+            encode_run("eux", 8, 8),                                   // a longer name
+            [encode_run("eu", 8, 8), encode_run("eu", 9, 9)].concat(), // two runs
+        ] {
+            let mut last = encode_run("eu", 3, 7);
+            assert!(!continue_run(&mut last, &next), "{next:?}");
+            assert_eq!(last, encode_run("eu", 3, 7));
+        }
+        let mut last = encode_run("eu", 1, u64::MAX);
+        assert!(!continue_run(&mut last, &encode_run("eu", 0, 0)));
+    }
+
+    proptest::proptest! {
+        /// Appending runs, folding where they continue, describes the same
+        /// entries as appending each run on its own.
+        #[test]
+        fn folding_keeps_the_entries_a_record_lists(
+            steps in proptest::collection::vec((0u8..3, 0u64..3, 1u64..4), 1..40),
+        ) {
+            let mut next = [1u64; 3];
+            let (mut folded, mut plain): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+            let mut last_part = 0;
+            for (segment, gap, len) in steps {
+                let name = ["a", "b", "c"][usize::from(segment)];
+                let first = next[usize::from(segment)] + gap;
+                let last = first + len - 1;
+                next[usize::from(segment)] = last + 1;
+                let part = encode_run(name, first, last);
+                plain.extend_from_slice(&part);
+                if folded.is_empty() || !continue_run(&mut folded[last_part..], &part) {
+                    last_part = folded.len();
+                    folded.extend_from_slice(&part);
+                }
+            }
+            let expand = |runs: Vec<(String, u64, u64)>| -> Vec<(String, u64)> {
+                let mut all: Vec<(String, u64)> = runs
+                    .into_iter()
+                    .flat_map(|(s, first, last)| (first..=last).map(move |q| (s.clone(), q)))
+                    .collect();
+                all.sort();
+                all
+            };
+            proptest::prop_assert!(folded.len() <= plain.len());
+            proptest::prop_assert_eq!(expand(runs(&folded)), expand(runs(&plain)));
         }
     }
 

@@ -253,6 +253,7 @@ fn append(
         keys::idx(space, ts),
         index::INDEX_VERSION,
         &index::encode_run(segment, first_new, next),
+        index::continue_run,
     );
     status.last = next;
     if was_empty {

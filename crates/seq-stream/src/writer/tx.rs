@@ -30,11 +30,26 @@ pub(crate) struct Overlay {
     guarded: HashSet<Bytes>,
     /// The backend leases `batch` puts keys on.
     leases: Vec<LeaseId>,
-    /// Group records: per key, the frame version and the parts accepted
-    /// requests appended, framed into one put by [`Overlay::seal`].
-    appends: BTreeMap<Bytes, (u8, Vec<u8>)>,
+    /// Group records: per key, the parts accepted requests appended,
+    /// framed into one put by [`Overlay::seal`].
+    appends: BTreeMap<Bytes, Appended>,
     /// Bytes in `appends`.
     append_bytes: usize,
+}
+
+/// How a group record's parts continue one another: folds `next` into
+/// `last`, the part appended before it, in place, when `next` continues it
+/// (and says so); otherwise leaves `last` alone.
+pub(crate) type Fold = fn(last: &mut [u8], next: &[u8]) -> bool;
+
+/// A group record being built.
+#[derive(Debug)]
+struct Appended {
+    version: u8,
+    body: Vec<u8>,
+    /// Where the last part starts in `body`.
+    last: usize,
+    fold: Fold,
 }
 
 impl Overlay {
@@ -76,19 +91,26 @@ impl Overlay {
         }
     }
 
-    fn append(&mut self, key: Bytes, version: u8, part: &[u8]) {
+    fn append(&mut self, key: Bytes, version: u8, part: &[u8], fold: Fold) {
+        let record = self.appends.entry(key).or_insert_with(|| Appended {
+            version,
+            body: Vec::new(),
+            last: 0,
+            fold,
+        });
+        if !record.body.is_empty() && (record.fold)(&mut record.body[record.last..], part) {
+            return;
+        }
+        record.last = record.body.len();
+        record.body.extend_from_slice(part);
         self.append_bytes += part.len();
-        self.appends
-            .entry(key)
-            .or_insert_with(|| (version, Vec::new()))
-            .1
-            .extend_from_slice(part);
     }
 
     /// Turns the group records into puts, each framed with its version.
     fn seal(&mut self) {
-        for (key, (version, body)) in std::mem::take(&mut self.appends) {
-            self.put(key, Bytes::from(seq_core::frame::encode(version, &body)));
+        for (key, record) in std::mem::take(&mut self.appends) {
+            let framed = seq_core::frame::encode(record.version, &record.body);
+            self.put(key, Bytes::from(framed));
         }
         self.append_bytes = 0;
     }
@@ -165,8 +187,16 @@ impl Overlay {
         self.guarded.extend(later.guarded);
         self.leases.extend(later.leases);
         self.batch.extend(later.batch);
-        for (key, (version, part)) in later.appends {
-            self.append(key, version, &part);
+        for (key, record) in later.appends {
+            if record.last == 0 {
+                // One part: it may continue this overlay's last one.
+                self.append(key, record.version, &record.body, record.fold);
+            } else {
+                // Several: the first part folds or follows, the rest follow.
+                let (first, rest) = record.body.split_at(record.last);
+                self.append(key.clone(), record.version, first, record.fold);
+                self.append(key, record.version, rest, record.fold);
+            }
         }
     }
 
@@ -424,11 +454,13 @@ impl<'a> GroupTx<'a> {
 
     /// Appends `part` to the group record at `key`: the record the group
     /// commits holds the parts of every accepted request, in order, framed
-    /// once with `version` ([`seq_core::frame`]). Only for keys no other
-    /// group writes (the space index, keyed by a timestamp of this group);
-    /// the record cannot be read back before it commits.
-    pub(crate) fn append(&mut self, key: impl Into<Bytes>, version: u8, part: &[u8]) {
-        self.own.append(key.into(), version, part);
+    /// once with `version` ([`seq_core::frame`]); a part that `fold` finds
+    /// continuing the one before it is folded into that one instead. Only
+    /// for keys no other group writes (the space index, keyed by a
+    /// timestamp of this group); the record cannot be read back before it
+    /// commits.
+    pub(crate) fn append(&mut self, key: impl Into<Bytes>, version: u8, part: &[u8], fold: Fold) {
+        self.own.append(key.into(), version, part, fold);
     }
 
     /// Removes `key`.
@@ -514,6 +546,33 @@ mod tests {
         group.absorb(own);
         assert_eq!(group.lookup(b"mine"), Some(Some(bytes("m"))));
         assert_eq!(cache.borrow().get(b"stored"), Some(Some(bytes("s"))));
+    }
+
+    #[test]
+    fn requests_whose_appended_parts_continue_each_other_leave_one_part() {
+        use crate::stream::index::{INDEX_VERSION, continue_run, decode, encode_run};
+
+        let storage = MemoryStorage::new();
+        let cache = RefCell::new(ReadCache::default());
+        let mut group = Overlay::default();
+        for (segment, first, last) in [("g", 1, 1), ("g", 2, 3), ("h", 1, 1), ("g", 4, 4)] {
+            let mut tx = GroupTx::new(&storage, &group, &cache, 1, 1, "n", false);
+            let part = encode_run(segment, first, last);
+            tx.append(bytes("idx"), INDEX_VERSION, &part, continue_run);
+            let own = tx.into_overlay();
+            group.absorb(own);
+        }
+        let (batch, _) = group.into_parts();
+        let [seq_storage::Op::Put { key, value }] = batch.ops() else {
+            panic!("one record: {:?}", batch.ops());
+        };
+        let decoded = decode(key, value).unwrap();
+        let runs: Vec<(&str, u64, u64)> = decoded
+            .iter()
+            .map(|run| (run.segment_str(), run.first, run.last))
+            .collect();
+        // The last "g" run follows "h": it starts a part of its own.
+        assert_eq!(runs, [("g", 1, 3), ("g", 4, 4), ("h", 1, 1)]);
     }
 
     #[test]
