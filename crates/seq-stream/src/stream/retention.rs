@@ -68,9 +68,8 @@ impl Store {
         let chunk = trim_chunk_for(self.storage().capabilities().max_batch_ops);
         let mut removed = 0;
         loop {
-            let shared = self.inner.streams.shared.clone();
             let (sp, sg) = (space.clone(), segment.clone());
-            let published = shared.publish_after(
+            let published = self.inner.streams.shared.publish_after(
                 space.clone(),
                 segment.clone(),
                 |(_, removed, _): &(StoredStatus, u64, bool)| *removed > 0,

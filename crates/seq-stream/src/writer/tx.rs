@@ -92,18 +92,27 @@ impl Overlay {
     }
 
     fn append(&mut self, key: Bytes, version: u8, part: &[u8], fold: Fold) {
+        self.append_parts(key, version, part, 0, fold);
+    }
+
+    /// Appends `parts`, back to back, the last of them starting at `last`.
+    /// Only a single part (`last == 0`) may fold into the part before it.
+    fn append_parts(&mut self, key: Bytes, version: u8, parts: &[u8], last: usize, fold: Fold) {
         let record = self.appends.entry(key).or_insert_with(|| Appended {
             version,
             body: Vec::new(),
             last: 0,
             fold,
         });
-        if !record.body.is_empty() && (record.fold)(&mut record.body[record.last..], part) {
+        if last == 0
+            && !record.body.is_empty()
+            && (record.fold)(&mut record.body[record.last..], parts)
+        {
             return;
         }
-        record.last = record.body.len();
-        record.body.extend_from_slice(part);
-        self.append_bytes += part.len();
+        record.last = record.body.len() + last;
+        record.body.extend_from_slice(parts);
+        self.append_bytes += parts.len();
     }
 
     /// Turns the group records into puts, each framed with its version.
@@ -188,15 +197,7 @@ impl Overlay {
         self.leases.extend(later.leases);
         self.batch.extend(later.batch);
         for (key, record) in later.appends {
-            if record.last == 0 {
-                // One part: it may continue this overlay's last one.
-                self.append(key, record.version, &record.body, record.fold);
-            } else {
-                // Several: the first part folds or follows, the rest follow.
-                let (first, rest) = record.body.split_at(record.last);
-                self.append(key.clone(), record.version, first, record.fold);
-                self.append(key, record.version, rest, record.fold);
-            }
+            self.append_parts(key, record.version, &record.body, record.last, record.fold);
         }
     }
 
