@@ -342,62 +342,42 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
+/// Implements [`Storage`] for a pointer to one by forwarding every method,
+/// so both pointers forward the same methods (a method left out would
+/// silently fall back to its default instead of the backend's override).
+macro_rules! forward_storage {
+    ($($pointer:ident)::+) => {
+        impl<S: Storage + ?Sized> Storage for $($pointer)::+<S> {
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        (**self).get(key)
-    }
+            fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+                (**self).get(key)
+            }
 
-    fn scan(&self, range: KeyRange, options: ScanOptions) -> Result<ScanIter<'_>> {
-        (**self).scan(range, options)
-    }
+            fn scan(&self, range: KeyRange, options: ScanOptions) -> Result<ScanIter<'_>> {
+                (**self).scan(range, options)
+            }
 
-    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        (**self).write(batch, durability)
-    }
+            fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+                (**self).write(batch, durability)
+            }
 
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
+            fn flush(&self) -> Result<()> {
+                (**self).flush()
+            }
 
-    fn watch_changes(&self, notify: ChangeNotify) -> bool {
-        (**self).watch_changes(notify)
-    }
+            fn watch_changes(&self, notify: ChangeNotify) -> bool {
+                (**self).watch_changes(notify)
+            }
 
-    fn leases(&self) -> Option<&dyn Leases> {
-        (**self).leases()
-    }
+            fn leases(&self) -> Option<&dyn Leases> {
+                (**self).leases()
+            }
+        }
+    };
 }
 
-impl<S: Storage + ?Sized> Storage for Box<S> {
-    fn capabilities(&self) -> Capabilities {
-        (**self).capabilities()
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        (**self).get(key)
-    }
-
-    fn scan(&self, range: KeyRange, options: ScanOptions) -> Result<ScanIter<'_>> {
-        (**self).scan(range, options)
-    }
-
-    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
-        (**self).write(batch, durability)
-    }
-
-    fn flush(&self) -> Result<()> {
-        (**self).flush()
-    }
-
-    fn watch_changes(&self, notify: ChangeNotify) -> bool {
-        (**self).watch_changes(notify)
-    }
-
-    fn leases(&self) -> Option<&dyn Leases> {
-        (**self).leases()
-    }
-}
+forward_storage!(std::sync::Arc);
+forward_storage!(Box);
