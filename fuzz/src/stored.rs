@@ -58,6 +58,22 @@ fn read_ok<T>(what: &str, result: seq_stream::Result<T>) {
     }
 }
 
+/// Reads up to four entries of a consume: a failure to start or to read is
+/// held to [`read_ok`]'s rule.
+async fn read_some(what: &str, stream: seq_stream::Result<seq_stream::EntryStream>) {
+    let mut stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => return read_ok(what, Err::<(), _>(e)),
+    };
+    for _ in 0..4 {
+        match stream.next().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => return read_ok(what, Err::<(), _>(e)),
+        }
+    }
+}
+
 async fn drive(tag: &[u8; 3], value: Bytes) {
     let storage = MemoryStorage::new();
     let store = Store::open(storage.clone()).expect("open");
@@ -115,36 +131,16 @@ async fn drive(tag: &[u8; 3], value: Bytes) {
     read_ok("status", store.status("s", "g").await);
     read_ok("peek", store.peek("s", "g").await);
     read_ok("list_segments", store.list_segments("s").await);
-    match store.consume_segment("s", "g", SegmentQuery::default()) {
-        Ok(mut stream) => {
-            for _ in 0..4 {
-                match stream.next().await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => {
-                        read_ok("consume_segment", Err::<(), _>(e));
-                        break;
-                    }
-                }
-            }
-        }
-        Err(e) => read_ok("consume_segment", Err::<(), _>(e)),
-    }
-    match store.consume_space("s", seq_stream::SpaceQuery::default()) {
-        Ok(mut stream) => {
-            for _ in 0..4 {
-                match stream.next().await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => {
-                        read_ok("consume_space", Err::<(), _>(e));
-                        break;
-                    }
-                }
-            }
-        }
-        Err(e) => read_ok("consume_space", Err::<(), _>(e)),
-    }
+    read_some(
+        "consume_segment",
+        store.consume_segment("s", "g", SegmentQuery::default()),
+    )
+    .await;
+    read_some(
+        "consume_space",
+        store.consume_space("s", seq_stream::SpaceQuery::default()),
+    )
+    .await;
     read_ok(
         "get_sequenced",
         store.get_sequenced("k-00000000000000000001").await,
