@@ -11,7 +11,11 @@
 //!
 //! Following waits on [`Store::watch_changes`]: the stream marks the
 //! current change counter seen *before* it starts reading a page, so a
-//! commit that lands after the read started wakes it. The stream ends when
+//! commit that lands after the read started wakes it. After a page that
+//! reached the tail, the next read waits for such a commit: reading the
+//! tail again at once would find nothing (it saw every commit before its
+//! read started), and a follower would pay a storage read beside every
+//! produce it follows. The stream ends when
 //! its limit is reached, when a bound of the query is passed, when the
 //! store closes, or on [`EntryStream::close`]; dropping it cancels it.
 
@@ -165,6 +169,10 @@ pub struct EntryStream {
     follow: bool,
     commits: watch::Receiver<u64>,
     done: bool,
+    /// The last page of the segment or space source reached the tail:
+    /// following, the next read waits for a commit after that page's read
+    /// started instead of reading the tail again at once.
+    at_tail: bool,
     max_held: usize,
     /// Offset of the last entry yielded (space source).
     yielded: Option<SpaceOffset>,
@@ -467,6 +475,7 @@ impl EntryStream {
             follow,
             commits,
             done: limit == Some(0),
+            at_tail: false,
             max_held: 0,
             yielded: None,
         }
@@ -655,9 +664,27 @@ impl EntryStream {
         }
     }
 
-    /// Waits for the next commit; false when the store closed.
+    /// Waits for a commit after the change counter was last marked seen
+    /// (before the last read started; at once if one came meanwhile); false
+    /// when the store closed.
     async fn wait_for_commit(&mut self) -> bool {
-        self.commits.changed().await.is_ok()
+        let committed = self.commits.changed().await.is_ok();
+        if committed {
+            self.at_tail = false;
+        }
+        committed
+    }
+
+    /// Whether the next read of the segment or space source is a new one
+    /// (none is running or done ahead) that would start where the last page
+    /// reached the tail.
+    fn rereads_tail(&self) -> bool {
+        self.at_tail
+            && match &self.source {
+                Source::Segment(cursor) => cursor.ahead.is_none() && cursor.next <= cursor.max_seq,
+                Source::Space(cursor) => cursor.ahead.is_none(),
+                Source::Multi(_) => false,
+            }
     }
 
     /// Entries still wanted beyond those buffered (`usize::MAX` without a
@@ -696,6 +723,13 @@ impl EntryStream {
     /// starts reading the next one when there is more to read; returns
     /// whether the source ran dry.
     async fn fill_single(&mut self) -> Result<bool> {
+        // The page just yielded ended at the tail and saw every commit from
+        // before its read started. Reading again before a later commit would
+        // find nothing new: a follower waits for one first (a store that
+        // closes meanwhile ends the stream as an empty read would).
+        if self.follow && self.rereads_tail() && !self.wait_for_commit().await {
+            return Ok(true);
+        }
         let wanted = self.wanted();
         let page = match &mut self.source {
             Source::Segment(cursor) => {
@@ -752,6 +786,7 @@ impl EntryStream {
         };
         let (page, held) = page;
         let exhausted = page.exhausted;
+        self.at_tail = exhausted;
         self.buffer.append(page);
         self.note_held(held);
         // Read ahead while the caller works through this page.
@@ -803,7 +838,10 @@ impl EntryStream {
                     let empty = page.entries.is_empty();
                     let exhausted = page.exhausted;
                     lane.buffer.append(page);
-                    if exhausted && empty {
+                    // A page that reached the tail saw every commit before
+                    // its read: following, the lane reads again only after
+                    // a later one (see `EntryStream::rereads_tail`).
+                    if exhausted && (empty || follow) {
                         lane.dry_at = Some(read_at);
                     } else if !empty {
                         lane.dry_at = None;
