@@ -204,14 +204,18 @@ fn append(
     let status_record::Loaded { mut status, stored } = status_record::load(tx, space, segment)?;
     let slots = idempotency::resolve(tx, space, segment, &status, records)?;
     let appended = slots.iter().filter(|slot| **slot == Slot::New).count();
-    let mut sequences = vec![0u64; records.len()];
+    // Filled in input order (a `SameAs` slot points to an earlier one).
+    // Not `vec![0; n]`: glibc's calloc skips its per-thread cache and takes
+    // the allocator's slow path, on the writer thread for every produce.
+    let mut sequences = Vec::with_capacity(records.len());
     if appended == 0 {
-        for (index, slot) in slots.iter().enumerate() {
-            sequences[index] = match *slot {
+        for slot in &slots {
+            let seq = match *slot {
                 Slot::Seen(seq) => seq,
                 Slot::SameAs(earlier) => sequences[earlier],
                 Slot::New => 0,
             };
+            sequences.push(seq);
         }
         return Ok((status, sequences, 0));
     }
@@ -228,7 +232,7 @@ fn append(
     let was_empty = status.first > status.last;
     let first_new = status.last.saturating_add(1);
     let mut next = status.last;
-    for (index, (record, slot)) in records.iter().zip(&slots).enumerate() {
+    for (record, slot) in records.iter().zip(&slots) {
         let seq = match *slot {
             Slot::Seen(seq) => seq,
             Slot::SameAs(earlier) => sequences[earlier],
@@ -246,7 +250,7 @@ fn append(
                 seq
             }
         };
-        sequences[index] = seq;
+        sequences.push(seq);
     }
     // The new records are consecutive: one run in the group's index record.
     tx.append(
