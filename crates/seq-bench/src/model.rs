@@ -54,12 +54,27 @@ pub(crate) struct Row {
     #[serde(default)]
     pub(crate) memory: Option<Memory>,
     /// CPU time of every thread of the process during the measured part,
-    /// in seconds, where measured (the consume workloads): read-ahead can
-    /// make wall time shorter than CPU time.
+    /// in seconds, where measured (the produce and consume workloads and
+    /// their baselines): read-ahead can make wall time shorter than CPU
+    /// time, and a produce's CPU per record shows what the engine costs
+    /// beside the storage write.
     #[serde(default)]
     pub(crate) cpu_s: Option<f64>,
     /// This row compared with its baselines.
     pub(crate) ratios: Vec<Ratio>,
+}
+
+impl Row {
+    /// The process CPU time per operation, as `"CPU 376 ns/entry"`, where
+    /// measured.
+    pub(crate) fn cpu_per_op(&self) -> Option<String> {
+        let cpu = self.cpu_s.filter(|_| self.ops > 0)?;
+        let unit = match self.unit.as_str() {
+            "entries" => "entry",
+            unit => unit.strip_suffix('s').unwrap_or(unit),
+        };
+        Some(format!("CPU {:.0} ns/{unit}", cpu * 1e9 / self.ops as f64))
+    }
 }
 
 /// Latency percentiles of a sampled workload, in microseconds.

@@ -71,12 +71,8 @@ fn result_cell(row: &Row) -> String {
         let mib = row.bytes as f64 / f64::from(1u32 << 20) / row.elapsed_s.max(f64::MIN_POSITIVE);
         let _ = write!(cell, " ({mib:.1} MiB/s)");
     }
-    if let Some(cpu) = row.cpu_s.filter(|_| row.ops > 0) {
-        let unit = match row.unit.as_str() {
-            "entries" => "entry",
-            unit => unit.strip_suffix('s').unwrap_or(unit),
-        };
-        let _ = write!(cell, "; CPU {:.0} ns/{unit}", cpu * 1e9 / row.ops as f64);
+    if let Some(cpu) = row.cpu_per_op() {
+        let _ = write!(cell, "; {cpu}");
     }
     if let Some(memory) = row.memory {
         let _ = write!(
@@ -450,6 +446,18 @@ mod tests {
             lines[6],
             "| follow latency | p50 2.10 ms / p99 4.57 ms | — | — |  |"
         );
+    }
+
+    #[test]
+    fn cpu_time_is_given_per_operation_in_the_row_unit() {
+        let mut produce = row("produce_64p_100b", 100_000.0);
+        assert_eq!(produce.cpu_per_op(), None);
+        produce.cpu_s = Some(0.002_5); // 1000 records: 2.5 µs each
+        assert_eq!(produce.cpu_per_op().as_deref(), Some("CPU 2500 ns/record"));
+        produce.unit = "entries".into();
+        assert_eq!(produce.cpu_per_op().as_deref(), Some("CPU 2500 ns/entry"));
+        produce.ops = 0;
+        assert_eq!(produce.cpu_per_op(), None);
     }
 
     #[test]

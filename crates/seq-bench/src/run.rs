@@ -156,6 +156,10 @@ struct Sample {
     bytes: u64,
     elapsed: Duration,
     syncs: u64,
+    /// CPU time the whole process used meanwhile (all threads: the
+    /// engine's writer and its callers, the backend's own), where
+    /// measured.
+    cpu: Option<Duration>,
 }
 
 impl Sample {
@@ -165,6 +169,7 @@ impl Sample {
             bytes,
             elapsed,
             syncs: 0,
+            cpu: None,
         }
     }
 
@@ -173,7 +178,22 @@ impl Sample {
         self
     }
 
+    /// Records the process CPU time used since `started` (a
+    /// [`crate::procfs::cpu_time`] reading; nothing where it is `None`).
+    fn with_cpu_since(mut self, started: Option<Duration>) -> Self {
+        self.cpu = started
+            .zip(crate::procfs::cpu_time())
+            .map(|(before, after)| after.saturating_sub(before));
+        self
+    }
+
     fn add(&mut self, other: Self) {
+        // CPU time is known for a sum only if it is for every part.
+        self.cpu = match (self.cpu, other.cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (None, b) if self.ops == 0 => b,
+            _ => None,
+        };
         self.ops += other.ops;
         self.bytes += other.bytes;
         self.elapsed += other.elapsed;
@@ -254,8 +274,8 @@ impl Rows {
             row.memory
                 .map(|m| format!(" (peak RSS {:.1} MiB)", m.peak_rss_mib))
                 .unwrap_or_default(),
-            row.cpu_s
-                .map(|cpu| format!(" (CPU {:.0} ns/entry)", cpu * 1e9 / row.ops.max(1) as f64))
+            row.cpu_per_op()
+                .map(|cpu| format!(" ({cpu})"))
                 .unwrap_or_default(),
             row.ratios
                 .iter()
@@ -298,6 +318,7 @@ pub(crate) fn row(
 /// A row from a [`Sample`]; syncs are recorded when any were counted.
 fn sample_row(id: impl Into<String>, name: impl Into<String>, unit: &str, m: Sample) -> Row {
     let mut r = row(id, name, unit, m.ops, m.bytes, m.elapsed);
+    r.cpu_s = m.cpu.map(|cpu| cpu.as_secs_f64());
     if m.syncs > 0 {
         r.syncs = Some(m.syncs);
         r.per_sync = Some(m.ops as f64 / m.syncs as f64);
@@ -533,16 +554,20 @@ pub(crate) async fn run(
                 let [m, r, s, o] = time_boxed(target * workloads, 5, |n| async move {
                     let produce = |space, placement| async move {
                         let before = counting.syncs();
+                        let cpu = crate::procfs::cpu_time();
                         let m = stream_bench::produce(
                             store, space, producers, n as usize, payload, placement,
                         )
                         .await?;
                         let syncs = counting.syncs() - before;
                         Ok::<_, seq_stream::Error>(
-                            Sample::new(m.ops, m.bytes, m.elapsed).synced(syncs),
+                            Sample::new(m.ops, m.bytes, m.elapsed)
+                                .synced(syncs)
+                                .with_cpu_since(cpu),
                         )
                     };
                     let m = produce(space, Placement::SegmentEach).await?;
+                    let r_cpu = crate::procfs::cpu_time();
                     let r = stream_bench::raw_batch_write(
                         raw,
                         raw_space,
@@ -551,8 +576,10 @@ pub(crate) async fn run(
                         producers,
                         payload,
                     )?;
+                    let r = Sample::new(r.ops, r.bytes, r.elapsed).with_cpu_since(r_cpu);
                     raw_seq.set(raw_seq.get() + r.ops);
                     let first = spread_seq.get();
+                    let s_cpu = crate::procfs::cpu_time();
                     let s = stream_bench::raw_spread_write(
                         raw,
                         spread_space,
@@ -561,6 +588,7 @@ pub(crate) async fn run(
                         m.ops as usize,
                         payload,
                     )?;
+                    let s = Sample::new(s.ops, s.bytes, s.elapsed).with_cpu_since(s_cpu);
                     spread_seq.set(first + m.ops.div_ceil(producers as u64));
                     let o = if one_segment {
                         produce(one_space, Placement::OneSegment).await?
@@ -568,12 +596,7 @@ pub(crate) async fn run(
                         Sample::default()
                     };
                     let batches = r.ops.div_ceil(producers as u64);
-                    Ok([
-                        m,
-                        Sample::new(r.ops, r.bytes, r.elapsed).synced(batches),
-                        Sample::new(s.ops, s.bytes, s.elapsed).synced(batches),
-                        o,
-                    ])
+                    Ok([m, r.synced(batches), s.synced(batches), o])
                 })
                 .await?;
                 let spread_id = format!("raw_spread_{producers}p_{payload}b");
@@ -915,5 +938,24 @@ mod tests {
         assert!(total.elapsed <= Duration::from_millis(1000));
         assert_eq!(total.syncs, total.ops);
         assert_eq!(twice.ops, 2 * total.ops);
+    }
+
+    #[test]
+    fn a_sum_of_samples_knows_its_cpu_time_only_if_every_part_does() {
+        let with = |cpu_ms| Sample {
+            cpu: Some(Duration::from_millis(cpu_ms)),
+            ..Sample::new(10, 0, Duration::from_millis(5))
+        };
+        let mut total = Sample::default();
+        total.add(with(3));
+        total.add(with(4));
+        assert_eq!(total.cpu, Some(Duration::from_millis(7)));
+        assert_eq!(total.ops, 20);
+        total.add(Sample::new(10, 0, Duration::from_millis(5)));
+        assert_eq!(total.cpu, None);
+        total.add(with(1));
+        assert_eq!(total.cpu, None, "a part without CPU time stays unknown");
+        let row = sample_row("r", "r", "records", with(2));
+        assert_eq!(row.cpu_s, Some(0.002));
     }
 }
