@@ -20,7 +20,7 @@
 mod etcd;
 mod memory;
 mod model;
-mod procfs;
+mod process;
 mod report;
 mod run;
 

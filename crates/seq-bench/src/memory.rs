@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use seq_stream::{SegmentQuery, Store, StoreOptions, stream_bench};
 
 use crate::model::Memory;
-use crate::procfs::status_kib;
+use crate::process::status_kib;
 use crate::run::{Backend, Rows, row};
 
 /// The space and segment the workload fills and consumes.

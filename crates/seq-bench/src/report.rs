@@ -12,7 +12,10 @@ pub(crate) const RATIO_NOTE: &str = "ratio = the row's figure ÷ its baseline's,
      process (higher is better for throughput; latency rows divide their p50 by the baseline's \
      p50 or mean time per operation, lower is better). A produce row's baseline writes the same \
      records straight to storage in synced batches of one record per producer, the best \
-     grouping the writer could reach; the two alternate chunk by chunk. per sync = operations \
+     grouping the writer could reach; its last baseline serves the same waiting callers through \
+     the least a group commit does (a channel and one thread writing what has queued as one \
+     synced batch), so that ratio is what seq costs beyond serving callers at all. The \
+     workloads alternate chunk by chunk. per sync = operations \
      per synced storage write (group commit). Synced figures follow the disk, which can drift \
      a lot between runs on shared machines: compare ratios, not runs.";
 

@@ -179,10 +179,10 @@ impl Sample {
     }
 
     /// Records the process CPU time used since `started` (a
-    /// [`crate::procfs::cpu_time`] reading; nothing where it is `None`).
+    /// [`crate::process::cpu_time`] reading; nothing where it is `None`).
     fn with_cpu_since(mut self, started: Option<Duration>) -> Self {
         self.cpu = started
-            .zip(crate::procfs::cpu_time())
+            .zip(crate::process::cpu_time())
             .map(|(before, after)| after.saturating_sub(before));
         self
     }
@@ -236,6 +236,30 @@ where
         let aim = (left / 2.0).max(target.as_secs_f64() / 8.0);
         n = ((rate * aim) as u64).clamp(1, n.saturating_mul(64));
     }
+}
+
+/// The row of a `raw_group_commit` baseline: `producers` callers served
+/// by a channel and one thread writing synced batches (`placed` says where,
+/// when not a segment each).
+fn group_commit_row(
+    id: String,
+    producers: usize,
+    payload: usize,
+    placed: &str,
+    sample: Sample,
+) -> Row {
+    let callers = if producers == 1 { "caller" } else { "callers" };
+    let mut row = sample_row(
+        id,
+        format!(
+            "raw group commit: {producers} {callers}{placed}, {payload} B, a channel and one thread"
+        ),
+        "records",
+        sample,
+    );
+    row.concurrency = Some(producers as u64);
+    row.payload = Some(payload as u64);
+    row
 }
 
 /// Collects rows and resolves baselines by id.
@@ -347,7 +371,7 @@ pub(crate) async fn run(
     options: StoreOptions,
 ) -> Result<BackendReport> {
     let started = Instant::now();
-    let load_start = crate::procfs::load_average();
+    let load_start = crate::process::load_average();
     let name = backend.as_str();
     eprintln!(
         "seq-bench: {name}{} in {}",
@@ -377,6 +401,8 @@ pub(crate) async fn run(
     // Raw backend baselines, on a storage of their own.
     let (raw_storage, _) = backend.raw_storage(&dir.join("raw")).await?;
     let raw = &*raw_storage;
+    // The group commit baseline's syncs are counted like the engine's.
+    let raw_counting = &Arc::new(CountingStorage::new(raw_storage.clone()));
     if want(Section::Raw) {
         let [m] = time_boxed(target, 20, |n| async move {
             let m = baseline::synced_single_commits(raw, n)?;
@@ -543,6 +569,9 @@ pub(crate) async fn run(
                 let one_segment = producers == ONE_SEGMENT_PRODUCERS;
                 let one_space = format!("produce-one-{payload}");
                 let one_space = one_space.as_str();
+                let group_space = format!("raw-group-{producers}p-{payload}");
+                let group_space = group_space.as_str();
+                let group_seq = &std::cell::Cell::new(1u64);
                 // The engine and its raw baselines alternate chunks; the
                 // baselines write the same records in synced batches of
                 // `producers`: in adjacent keys, and spread one per segment.
@@ -550,11 +579,13 @@ pub(crate) async fn run(
                 // from where the last ended.
                 // With 64 producers the engine also runs with every
                 // producer on one segment, whose entries are adjacent.
-                let workloads = if one_segment { 4 } else { 3 };
-                let [m, r, s, o] = time_boxed(target * workloads, 5, |n| async move {
+                // A third baseline serves the same callers through the least
+                // a group commit does (`raw_group_commit`), in both shapes.
+                let workloads = if one_segment { 6 } else { 4 };
+                let [m, r, s, o, g, go] = time_boxed(target * workloads, 5, |n| async move {
                     let produce = |space, placement| async move {
                         let before = counting.syncs();
-                        let cpu = crate::procfs::cpu_time();
+                        let cpu = crate::process::cpu_time();
                         let m = stream_bench::produce(
                             store, space, producers, n as usize, payload, placement,
                         )
@@ -567,7 +598,7 @@ pub(crate) async fn run(
                         )
                     };
                     let m = produce(space, Placement::SegmentEach).await?;
-                    let r_cpu = crate::procfs::cpu_time();
+                    let r_cpu = crate::process::cpu_time();
                     let r = stream_bench::raw_batch_write(
                         raw,
                         raw_space,
@@ -579,7 +610,7 @@ pub(crate) async fn run(
                     let r = Sample::new(r.ops, r.bytes, r.elapsed).with_cpu_since(r_cpu);
                     raw_seq.set(raw_seq.get() + r.ops);
                     let first = spread_seq.get();
-                    let s_cpu = crate::procfs::cpu_time();
+                    let s_cpu = crate::process::cpu_time();
                     let s = stream_bench::raw_spread_write(
                         raw,
                         spread_space,
@@ -590,13 +621,38 @@ pub(crate) async fn run(
                     )?;
                     let s = Sample::new(s.ops, s.bytes, s.elapsed).with_cpu_since(s_cpu);
                     spread_seq.set(first + m.ops.div_ceil(producers as u64));
-                    let o = if one_segment {
-                        produce(one_space, Placement::OneSegment).await?
+                    let group = |placement| async move {
+                        let before = raw_counting.syncs();
+                        let cpu = crate::process::cpu_time();
+                        let g = stream_bench::raw_group_commit(
+                            raw_counting.clone(),
+                            group_space,
+                            producers,
+                            n as usize,
+                            payload,
+                            placement,
+                            group_seq.get(),
+                        )
+                        .await?;
+                        group_seq.set(group_seq.get() + g.ops);
+                        let syncs = raw_counting.syncs() - before;
+                        Ok::<_, seq_stream::Error>(
+                            Sample::new(g.ops, g.bytes, g.elapsed)
+                                .synced(syncs)
+                                .with_cpu_since(cpu),
+                        )
+                    };
+                    let g = group(Placement::SegmentEach).await?;
+                    let (o, go) = if one_segment {
+                        (
+                            produce(one_space, Placement::OneSegment).await?,
+                            group(Placement::OneSegment).await?,
+                        )
                     } else {
-                        Sample::default()
+                        (Sample::default(), Sample::default())
                     };
                     let batches = r.ops.div_ceil(producers as u64);
-                    Ok([m, r.synced(batches), s.synced(batches), o])
+                    Ok([m, r.synced(batches), s.synced(batches), o, g, go])
                 })
                 .await?;
                 let spread_id = format!("raw_spread_{producers}p_{payload}b");
@@ -634,10 +690,30 @@ pub(crate) async fn run(
                 );
                 engine_row.concurrency = Some(producers as u64);
                 engine_row.payload = Some(payload as u64);
-                let baselines = [raw_id.as_str(), spread_id.as_str()];
-                let with_spread = if producers > 1 { 2 } else { 1 };
-                rows.push(engine_row, &baselines[..with_spread]);
+                let group_id = format!("raw_group_commit_{producers}p_{payload}b");
+                rows.push(
+                    group_commit_row(group_id.clone(), producers, payload, "", g),
+                    &[],
+                );
+                let mut baselines = vec![raw_id.as_str()];
+                if producers > 1 {
+                    baselines.push(spread_id.as_str());
+                }
+                baselines.push(group_id.as_str());
+                rows.push(engine_row, &baselines);
                 if one_segment {
+                    let one_group_id =
+                        format!("raw_group_commit_{producers}p_{payload}b_one_segment");
+                    rows.push(
+                        group_commit_row(
+                            one_group_id.clone(),
+                            producers,
+                            payload,
+                            " on 1 segment",
+                            go,
+                        ),
+                        &[],
+                    );
                     let mut one_row = sample_row(
                         format!("produce_{producers}p_{payload}b_one_segment"),
                         format!("seq: produce, {producers} producers on 1 segment, {payload} B"),
@@ -646,7 +722,7 @@ pub(crate) async fn run(
                     );
                     one_row.concurrency = Some(producers as u64);
                     one_row.payload = Some(payload as u64);
-                    rows.push(one_row, &[raw_id.as_str()]);
+                    rows.push(one_row, &[raw_id.as_str(), one_group_id.as_str()]);
                 }
             }
         }
@@ -698,7 +774,7 @@ pub(crate) async fn run(
         quick,
         fdatasync_per_sec: fsync_rate,
         total_seconds: started.elapsed().as_secs_f64(),
-        load: load_start.zip(crate::procfs::load_average()),
+        load: load_start.zip(crate::process::load_average()),
         rows: rows.0,
     })
 }
@@ -756,7 +832,7 @@ async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -
         };
         let (mut raw_best, mut best): (Best, Best) = (None, None);
         for _ in 0..CONSUME_ROUNDS {
-            let cpu = crate::procfs::cpu_time();
+            let cpu = crate::process::cpu_time();
             let r = match read {
                 Read::Segment(space, segment) => {
                     stream_bench::raw_scan(&**store.storage(), space, Some(segment))?
@@ -779,10 +855,10 @@ async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -
                 }
             };
             let cpu = cpu
-                .zip(crate::procfs::cpu_time())
+                .zip(crate::process::cpu_time())
                 .map(|(a, b)| b.saturating_sub(a));
             keep(&mut raw_best, r, cpu);
-            let cpu = crate::procfs::cpu_time();
+            let cpu = crate::process::cpu_time();
             let m = match read {
                 Read::Segment(space, segment) => {
                     stream_bench::consume_segment(store, space, segment).await?
@@ -791,7 +867,7 @@ async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -
                 Read::Spaces(spaces) => stream_bench::consume_multi(store, spaces).await?,
             };
             let cpu = cpu
-                .zip(crate::procfs::cpu_time())
+                .zip(crate::process::cpu_time())
                 .map(|(a, b)| b.saturating_sub(a));
             keep(&mut best, m, cpu);
         }

@@ -174,6 +174,104 @@ pub fn raw_spread_write(
     })
 }
 
+/// A third baseline for [`produce`]: the least any group commit over the
+/// raw backend does. `producers` tasks, shaped and placed as [`produce`]'s,
+/// each send `per_producer` single records of `payload` bytes, awaiting
+/// each acknowledgement, to one thread that writes whatever has queued as
+/// one synced batch of entry keys of `space` and then acknowledges it: a
+/// channel, a thread and the backend's write, with none of seq's numbering,
+/// checks, index or pacing. Where [`raw_batch_write`] writes batches
+/// prepared in a loop, this pays what serving callers who wait for their
+/// acknowledgements costs on the machine (the thread wake-ups, the callers'
+/// round trip), so a produce's ratio to it is what seq itself costs. The
+/// thread numbers each segment's keys from `first_seq` on; a caller that
+/// runs it in chunks passes a `first_seq` above the last chunk's, such as
+/// the previous one plus the records written.
+///
+/// # Errors
+///
+/// The first storage error.
+pub async fn raw_group_commit(
+    storage: std::sync::Arc<dyn Storage>,
+    space: &str,
+    producers: usize,
+    per_producer: usize,
+    payload: usize,
+    placement: Placement,
+    first_seq: u64,
+) -> Result<Measurement> {
+    type Request = (usize, tokio::sync::oneshot::Sender<()>);
+    let body = Bytes::from(vec![0x5Au8; payload]);
+    let (sender, receiver) = std::sync::mpsc::channel::<Request>();
+    let space_owned = space.to_owned();
+    let writer = std::thread::spawn(move || {
+        let segments: Vec<String> = (0..producers).map(|p| placement.segment(p)).collect();
+        let mut next = vec![first_seq; producers];
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            group.extend(receiver.try_iter());
+            let mut batch = WriteBatch::new();
+            for (p, _) in &group {
+                let lane = match placement {
+                    Placement::SegmentEach => *p,
+                    Placement::OneSegment => 0,
+                };
+                batch.put(
+                    keys::dat(&space_owned, &segments[lane], next[lane]),
+                    body.clone(),
+                );
+                next[lane] += 1;
+            }
+            // On a failed write the thread ends, and so do its callers.
+            storage.write(batch, Durability::Sync)?;
+            for (_, ack) in group {
+                let _ = ack.send(());
+            }
+        }
+        Ok::<(), seq_storage::Error>(())
+    });
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(producers);
+    for p in 0..producers {
+        let sender = sender.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_producer {
+                let (ack, acked) = tokio::sync::oneshot::channel();
+                sender
+                    .send((p, ack))
+                    .map_err(|_| Error::closed("the group commit thread ended"))?;
+                acked
+                    .await
+                    .map_err(|_| Error::closed("the group commit thread ended"))?;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    drop(sender);
+    let mut outcome = Ok(());
+    for task in tasks {
+        let ended = task
+            .await
+            .map_err(|e| Error::closed(format!("producer task failed: {e}")));
+        if outcome.is_ok() {
+            outcome = ended.and_then(|r| r);
+        }
+    }
+    let elapsed = started.elapsed();
+    // The thread's own error says why its callers ended.
+    writer
+        .join()
+        .map_err(|_| Error::closed("the group commit thread panicked"))??;
+    outcome?;
+    let ops = (producers * per_producer) as u64;
+    Ok(Measurement {
+        name: "raw group commit",
+        ops,
+        bytes: ops * payload as u64,
+        elapsed,
+    })
+}
+
 /// Fills `segments` segments of `space` with `per_segment` entries of
 /// `payload` bytes each, interleaved (batches of 256 records, buffered,
 /// then one flush). Setup for the consume workloads.
@@ -313,4 +411,59 @@ pub fn raw_scan(storage: &dyn Storage, space: &str, segment: Option<&str>) -> Re
         bytes,
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use seq_storage::{CrashStorage, FaultPlan, MemoryStorage};
+
+    use super::*;
+
+    fn present(storage: &dyn Storage, segment: &str, sequences: std::ops::Range<u64>) -> Vec<u64> {
+        sequences
+            .filter(|&s| storage.get(&keys::dat("g", segment, s)).unwrap().is_some())
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_raw_group_commit_numbers_each_producers_segment_from_the_first_sequence() {
+        let storage = Arc::new(MemoryStorage::new());
+        let m = raw_group_commit(storage.clone(), "g", 4, 5, 10, Placement::SegmentEach, 7)
+            .await
+            .unwrap();
+        assert_eq!((m.ops, m.bytes), (20, 200));
+        for p in 0..4 {
+            let segment = format!("p{p}");
+            assert_eq!(
+                present(&*storage, &segment, 0..20),
+                (7..12).collect::<Vec<_>>()
+            );
+            let value = storage.get(&keys::dat("g", &segment, 7)).unwrap().unwrap();
+            assert_eq!(value, Bytes::from(vec![0x5Au8; 10]));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_raw_group_commit_on_one_segment_writes_dense_keys() {
+        let storage = Arc::new(MemoryStorage::new());
+        let m = raw_group_commit(storage.clone(), "g", 4, 5, 10, Placement::OneSegment, 1)
+            .await
+            .unwrap();
+        assert_eq!(m.ops, 20);
+        assert_eq!(present(&*storage, "p0", 0..30), (1..21).collect::<Vec<_>>());
+        assert!(present(&*storage, "p1", 0..30).is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_raw_group_commit_whose_write_fails_returns_the_storage_error() {
+        let storage = Arc::new(CrashStorage::with_faults(
+            FaultPlan::new().fail_writes_after(2),
+        ));
+        let err = raw_group_commit(storage, "g", 4, 50, 10, Placement::SegmentEach, 1)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Storage { .. }), "{err:?}");
+    }
 }
