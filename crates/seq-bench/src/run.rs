@@ -399,7 +399,7 @@ pub(crate) async fn run(
     }
 
     // Raw backend baselines, on a storage of their own.
-    let (raw_storage, _) = backend.raw_storage(&dir.join("raw")).await?;
+    let (raw_storage, raw_settle) = backend.raw_storage(&dir.join("raw")).await?;
     let raw = &*raw_storage;
     // The group commit baseline's syncs are counted like the engine's.
     let raw_counting = &Arc::new(CountingStorage::new(raw_storage.clone()));
@@ -729,7 +729,7 @@ pub(crate) async fn run(
     }
 
     if want(Section::Consume) {
-        consume(store, &settle, &plan, &mut rows).await?;
+        consume(store, [&settle, &raw_settle], &plan, &mut rows).await?;
     }
 
     // Follow latency: produce one entry, time until a following consumer
@@ -785,14 +785,17 @@ pub(crate) async fn run(
 /// other). The engine and
 /// its baseline alternate run by run and each keeps its fastest run, so a
 /// disk or a neighbour whose speed drifts treats both alike. Both read a
-/// backend at rest: a compaction of the produce workloads' data would take
-/// one of this machine's two cores, which a consume (reader and decoder)
-/// needs and a raw scan (one thread) does not.
-async fn consume(store: &Store, settle: &Settle, plan: &Plan, rows: &mut Rows) -> Result<()> {
+/// backend at rest: a compaction of the produce workloads' data, in the
+/// engine's storage or the raw baselines' (`settles` waits for both), would
+/// take one of this machine's two cores, which a consume (reader and
+/// decoder) needs and a raw scan (one thread) does not.
+async fn consume(store: &Store, settles: [&Settle; 2], plan: &Plan, rows: &mut Rows) -> Result<()> {
     let entries = plan.consume_entries;
     stream_bench::fill(store, "consume-one", 1, entries, 100).await?;
     stream_bench::fill(store, "consume-four", 4, entries / 4, 100).await?;
-    settle.wait().await?;
+    for settle in settles {
+        settle.wait().await?;
+    }
     // What each workload reads: a segment of a space, a whole space, or
     // several spaces merged (their raw baseline scans each in turn).
     enum Read {
