@@ -895,7 +895,14 @@ async fn consume(store: &Store, settles: [&Settle; 2], plan: &Plan, rows: &mut R
 }
 
 /// Runs of each consume workload and of its baseline (the fastest counts).
-const CONSUME_ROUNDS: usize = 5;
+/// A consume hands every entry from its page reader to the consumer on the
+/// other core, and on this VM moving memory between the cores costs more
+/// in some seconds than in others (two threads passing a cache line back
+/// and forth took 67 to 198 ns a round trip over 40 tries). A quick run's
+/// consume takes about 25 ms, so with 5 runs a row could fall wholly in a
+/// slow spell (RocksDB `consume_segment` 0.71-1.29x over 14 `--only
+/// consume` runs); with 15 it rarely does (0.82-0.88x over 8).
+const CONSUME_ROUNDS: usize = 15;
 
 /// Runs `f` `n` times and keeps the fastest run: for short in-memory
 /// scans, where one run is noisy.
