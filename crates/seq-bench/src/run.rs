@@ -238,6 +238,21 @@ where
     }
 }
 
+/// Runs `work` and returns its sample with the synced writes it made
+/// through `counting` and the process CPU time it took.
+async fn counted<S, E>(
+    counting: &CountingStorage<S>,
+    work: impl Future<Output = std::result::Result<stream_bench::Measurement, E>>,
+) -> std::result::Result<Sample, E> {
+    let before = counting.syncs();
+    let cpu = crate::process::cpu_time();
+    let m = work.await?;
+    let syncs = counting.syncs() - before;
+    Ok(Sample::new(m.ops, m.bytes, m.elapsed)
+        .synced(syncs)
+        .with_cpu_since(cpu))
+}
+
 /// The row of a `raw_group_commit` baseline: `producers` callers served
 /// by a channel and one thread writing synced batches (`placed` says where,
 /// when not a segment each).
@@ -583,18 +598,12 @@ pub(crate) async fn run(
                 // a group commit does (`raw_group_commit`), in both shapes.
                 let workloads = if one_segment { 6 } else { 4 };
                 let [m, r, s, o, g, go] = time_boxed(target * workloads, 5, |n| async move {
-                    let produce = |space, placement| async move {
-                        let before = counting.syncs();
-                        let cpu = crate::process::cpu_time();
-                        let m = stream_bench::produce(
-                            store, space, producers, n as usize, payload, placement,
-                        )
-                        .await?;
-                        let syncs = counting.syncs() - before;
-                        Ok::<_, seq_stream::Error>(
-                            Sample::new(m.ops, m.bytes, m.elapsed)
-                                .synced(syncs)
-                                .with_cpu_since(cpu),
+                    let produce = |space, placement| {
+                        counted(
+                            counting,
+                            stream_bench::produce(
+                                store, space, producers, n as usize, payload, placement,
+                            ),
                         )
                     };
                     let m = produce(space, Placement::SegmentEach).await?;
@@ -622,25 +631,21 @@ pub(crate) async fn run(
                     let s = Sample::new(s.ops, s.bytes, s.elapsed).with_cpu_since(s_cpu);
                     spread_seq.set(first + m.ops.div_ceil(producers as u64));
                     let group = |placement| async move {
-                        let before = raw_counting.syncs();
-                        let cpu = crate::process::cpu_time();
-                        let g = stream_bench::raw_group_commit(
-                            raw_counting.clone(),
-                            group_space,
-                            producers,
-                            n as usize,
-                            payload,
-                            placement,
-                            group_seq.get(),
+                        let g = counted(
+                            raw_counting,
+                            stream_bench::raw_group_commit(
+                                raw_counting.clone(),
+                                group_space,
+                                producers,
+                                n as usize,
+                                payload,
+                                placement,
+                                group_seq.get(),
+                            ),
                         )
                         .await?;
                         group_seq.set(group_seq.get() + g.ops);
-                        let syncs = raw_counting.syncs() - before;
-                        Ok::<_, seq_stream::Error>(
-                            Sample::new(g.ops, g.bytes, g.elapsed)
-                                .synced(syncs)
-                                .with_cpu_since(cpu),
-                        )
+                        Ok::<_, seq_stream::Error>(g)
                     };
                     let g = group(Placement::SegmentEach).await?;
                     let (o, go) = if one_segment {
